@@ -1,0 +1,39 @@
+# Thin front door over CMake. `make` builds into build/, `make test` runs every test.
+BUILD      ?= build
+SAN_BUILD  ?= build-sanitize
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_OPTS ?=
+
+.PHONY: all build deps test sanitize bench fuzz clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	@cmake -S . -B $(BUILD) -DRUNNEL_WERROR=ON $(CMAKE_OPTS) >/dev/null
+
+build: $(BUILD)/CMakeCache.txt
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: deps build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+sanitize: deps
+	@cmake -S . -B $(SAN_BUILD) -DRUNNEL_SANITIZE=ON -DRUNNEL_WERROR=ON $(CMAKE_OPTS) >/dev/null
+	@cmake --build $(SAN_BUILD) -j $(JOBS)
+	@cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		ctest --output-on-failure -j $(JOBS)
+
+bench: deps build
+	@scripts/install-deps.sh --bench
+	@bench/run.sh $(BUILD)
+
+fuzz: deps
+	@CC=clang cmake -S . -B build-fuzz -DRUNNEL_FUZZ=ON $(CMAKE_OPTS) >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+	@tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD) build-fuzz
