@@ -77,18 +77,16 @@ rn_err_t rn_batch_builder_add(rn_batch_builder_t *b, int64_t timestamp, const vo
     if ((key && key_len > INT32_MAX) || (value && value_len > INT32_MAX) ||
         header_count > INT32_MAX || b->count == UINT32_MAX)
         return RN_ERR_INVALID_ARG;
-    if (b->count == 0)
-        b->first_ts = b->max_ts = timestamp;
-    if (timestamp > b->max_ts)
-        b->max_ts = timestamp;
+    int64_t first_ts = b->count == 0 ? timestamp : b->first_ts;
     int64_t klen = key ? (int64_t)key_len : -1;
     int64_t vlen = value ? (int64_t)value_len : -1;
-    int64_t ts_delta = timestamp - b->first_ts;
+    /* Two's-complement wrap, undone by the reader's unsigned add: any pair of timestamps fits. */
+    int64_t ts_delta = (int64_t)((uint64_t)timestamp - (uint64_t)first_ts);
 
     size_t body = 1 + rn_varint_size_i64(ts_delta) + rn_varint_size_u64(b->count) +
                   bytes_size(klen) + bytes_size(vlen) + rn_varint_size_u64(header_count);
     for (size_t i = 0; i < header_count; i++) {
-        if (headers[i].key_len > INT32_MAX)
+        if (headers[i].key_len > INT32_MAX || (headers[i].value && headers[i].value_len < 0))
             return RN_ERR_INVALID_ARG;
         body += rn_varint_size_u64(headers[i].key_len) + headers[i].key_len +
                 bytes_size(headers[i].value ? headers[i].value_len : -1);
@@ -96,6 +94,10 @@ rn_err_t rn_batch_builder_add(rn_batch_builder_t *b, int64_t timestamp, const vo
     uint8_t *p = rn_buf_extend(&b->records, rn_varint_size_u64(body) + body);
     if (!p)
         return RN_ERR_NOMEM;
+    /* Only now, with nothing left to fail, does the record count toward the timestamps. */
+    b->first_ts = first_ts;
+    if (b->count == 0 || timestamp > b->max_ts)
+        b->max_ts = timestamp;
     p += rn_varint_put_u64(p, body);
     *p++ = 0; /* record attributes: none defined yet */
     p += rn_varint_put_i64(p, ts_delta);
@@ -105,7 +107,8 @@ rn_err_t rn_batch_builder_add(rn_batch_builder_t *b, int64_t timestamp, const vo
     p += rn_varint_put_u64(p, header_count);
     for (size_t i = 0; i < header_count; i++) {
         p += rn_varint_put_u64(p, headers[i].key_len);
-        memcpy(p, headers[i].key, headers[i].key_len);
+        if (headers[i].key_len) /* an empty key may be NULL; memcpy(NULL) is undefined */
+            memcpy(p, headers[i].key, headers[i].key_len);
         p += headers[i].key_len;
         p += put_bytes(p, headers[i].value, headers[i].value ? headers[i].value_len : -1);
     }

@@ -1,5 +1,6 @@
 #include "frame.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,9 +30,15 @@ void rn_frame_dec_free(rn_frame_dec_t *d)
     free(d);
 }
 
+/* True when the last call returned a frame out of d->payload, which the next call drops. */
+static bool frame_done(const rn_frame_dec_t *d)
+{
+    return d->len_have == RN_FRAME_LEN_SIZE && d->payload.len == d->want;
+}
+
 size_t rn_frame_dec_pending(const rn_frame_dec_t *d)
 {
-    return d->len_have + d->payload.len;
+    return frame_done(d) ? 0 : d->len_have + d->payload.len;
 }
 
 rn_err_t rn_frame_dec_feed(rn_frame_dec_t *d, const uint8_t *data, size_t len, size_t *consumed,
@@ -40,7 +47,7 @@ rn_err_t rn_frame_dec_feed(rn_frame_dec_t *d, const uint8_t *data, size_t len, s
     size_t pos = 0;
     *consumed = 0;
 
-    if (d->len_have == RN_FRAME_LEN_SIZE && d->payload.len == d->want) {
+    if (frame_done(d)) {
         /* The previous call returned a frame from our buffer: start a new one. */
         d->len_have = 0;
         rn_buf_reset(&d->payload);
@@ -67,8 +74,10 @@ rn_err_t rn_frame_dec_feed(rn_frame_dec_t *d, const uint8_t *data, size_t len, s
     size_t take = d->want - d->payload.len;
     if (take > len - pos)
         take = len - pos;
-    if (take && rn_buf_append(&d->payload, data + pos, take) != RN_OK)
+    if (take && rn_buf_append(&d->payload, data + pos, take) != RN_OK) {
+        *consumed = pos; /* the length bytes are in d->len_bytes; do not take them twice */
         return RN_ERR_NOMEM;
+    }
     pos += take;
     *consumed = pos;
     if (d->payload.len < d->want)
@@ -103,64 +112,90 @@ rn_err_t rn_frame_unpack_response(const uint8_t *payload, size_t len, Runnel__Re
     return *out ? RN_OK : RN_ERR_MALFORMED;
 }
 
-/* Skips one field's value of the given wire type; returns bytes skipped or 0 if malformed. */
-static size_t skip_field(const uint8_t *p, const uint8_t *end, unsigned wire_type)
+/* One protobuf field: its number, wire type and value (varint, or bytes for wire type 2). */
+struct pb_field {
+    uint64_t number;
+    unsigned wire_type;
+    uint64_t varint;
+    const uint8_t *bytes;
+    size_t bytes_len;
+};
+
+/*
+ * Reads the field at *p and advances past it. False at end of input or when the field does
+ * not parse (truncated, bad wire type, length past end); *p is then unchanged.
+ */
+static bool pb_next_field(const uint8_t **p, const uint8_t *end, struct pb_field *f)
 {
-    uint64_t v;
-    size_t n;
-    switch (wire_type) {
+    const uint8_t *q = *p;
+    uint64_t key, v;
+    size_t n = rn_varint_get_u64(q, end, &key);
+    if (!n)
+        return false;
+    q += n;
+    f->number = key >> 3;
+    f->wire_type = (unsigned)(key & 7);
+    switch (f->wire_type) {
     case 0:
-        return rn_varint_get_u64(p, end, &v);
+        if (!(n = rn_varint_get_u64(q, end, &f->varint)))
+            return false;
+        q += n;
+        break;
     case 1:
-        return end - p >= 8 ? 8 : 0;
-    case 2:
-        n = rn_varint_get_u64(p, end, &v);
-        if (!n || v > (uint64_t)(end - p - n))
-            return 0;
-        return n + (size_t)v;
     case 5:
-        return end - p >= 4 ? 4 : 0;
+        n = f->wire_type == 1 ? 8 : 4;
+        if ((size_t)(end - q) < n)
+            return false;
+        q += n;
+        break;
+    case 2:
+        if (!(n = rn_varint_get_u64(q, end, &v)) || v > (uint64_t)(end - q - n))
+            return false;
+        f->bytes = q + n;
+        f->bytes_len = (size_t)v;
+        q += n + (size_t)v;
+        break;
     default:
-        return 0;
+        return false; /* groups (3, 4) are not proto3; 6 and 7 do not exist */
     }
+    *p = q;
+    return true;
 }
 
-/* Finds the first occurrence of field `number` with wire type `want_type`; returns the position
- * of its value, or NULL. */
-static const uint8_t *find_field(const uint8_t *p, const uint8_t *end, uint64_t number,
-                                 unsigned want_type)
-{
-    while (p < end) {
-        uint64_t key;
-        size_t n = rn_varint_get_u64(p, end, &key);
-        if (!n)
-            return NULL;
-        p += n;
-        if ((key >> 3) == number && (key & 7) == want_type)
-            return p;
-        size_t skip = skip_field(p, end, (unsigned)(key & 7));
-        if (!skip)
-            return NULL;
-        p += skip;
-    }
-    return NULL;
-}
-
+/*
+ * Decides like protobuf-c on a well-formed payload: the last Request.header wins, the last
+ * correlation_id inside it wins, an absent correlation_id is 0 (proto3 does not send zero
+ * values), and only the low 32 bits of an over-wide varint count. On a malformed payload the
+ * scan stops at the first field that does not parse and uses what it read before that.
+ */
 rn_err_t rn_frame_peek_correlation_id(const uint8_t *payload, size_t len, uint32_t *cid)
 {
-    const uint8_t *end = payload + len;
-    const uint8_t *hdr = find_field(payload, end, 1, 2); /* Request.header */
+    if (len == 0)
+        return RN_ERR_NOT_FOUND;
+    const uint8_t *p = payload, *end = payload + len;
+    const uint8_t *hdr = NULL, *hdr_end = NULL;
+    struct pb_field f;
+    while (pb_next_field(&p, end, &f)) {
+        if (f.number == 1 && f.wire_type == 2) { /* Request.header */
+            hdr = f.bytes;
+            hdr_end = f.bytes + f.bytes_len;
+        }
+    }
     if (!hdr)
         return RN_ERR_NOT_FOUND;
-    uint64_t hlen;
-    size_t n = rn_varint_get_u64(hdr, end, &hlen);
-    if (!n || hlen > (uint64_t)(end - hdr - n))
-        return RN_ERR_NOT_FOUND;
-    hdr += n;
-    const uint8_t *v = find_field(hdr, hdr + hlen, 3, 0); /* RequestHeader.correlation_id */
-    uint64_t value;
-    if (!v || !rn_varint_get_u64(v, hdr + hlen, &value) || value > UINT32_MAX)
-        return RN_ERR_NOT_FOUND;
+    uint64_t value = 0;
+    bool seen = false;
+    for (p = hdr; p < hdr_end;) {
+        if (!pb_next_field(&p, hdr_end, &f)) {
+            if (!seen)
+                return RN_ERR_NOT_FOUND; /* the id may sit past the damage */
+            break;
+        }
+        if (f.number == 3 && f.wire_type == 0) { /* RequestHeader.correlation_id */
+            value = f.varint;
+            seen = true;
+        }
+    }
     *cid = (uint32_t)value;
     return RN_OK;
 }
