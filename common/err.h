@@ -47,6 +47,7 @@
     X(FENCED_LEADER_EPOCH, 30, true, "leader epoch is older than the broker's")             \
     X(UNKNOWN_LEADER_EPOCH, 31, true, "leader epoch is newer than the broker's")            \
     X(UNKNOWN_SERVER_ERROR, 32, false, "unexpected broker error")                           \
+    X(INVALID_REPLICATION_FACTOR, 33, false, "replication factor exceeds available brokers") \
     /* --- local errors: negative, never on the wire --- */                                 \
     X(IO, -1, false, "I/O error")                                                           \
     X(NOMEM, -2, false, "out of memory")                                                    \

@@ -68,6 +68,21 @@ rn_err_t rn_idx_open(const char *path, size_t max_bytes, rn_idx_t **out)
     /* An all-zero first slot is what a preallocated file holds before any append. */
     if (idx->count == 1 && entry_at(map, 0).key == 0 && entry_at(map, 0).value == 0)
         idx->count = 0;
+    /*
+     * Whatever lies past the accepted prefix is stale (a later page of a crashed run that
+     * reached the disk when an earlier one did not). Left there, new appends could join up
+     * with it and a later open would accept entries that no longer point at batches. Cutting
+     * the file back and growing it again zeroes that tail without touching its pages.
+     */
+    if (idx->count < existing &&
+        (ftruncate(fd, (off_t)(idx->count * RN_IDX_ENTRY_SIZE)) < 0 ||
+         ftruncate(fd, (off_t)(max_entries * RN_IDX_ENTRY_SIZE)) < 0)) {
+        rn_err_t err = errno == ENOSPC ? RN_ERR_NO_SPACE : RN_ERR_IO;
+        munmap(map, max_entries * RN_IDX_ENTRY_SIZE);
+        close(fd);
+        free(idx);
+        return err;
+    }
     *out = idx;
     return RN_OK;
 fail:

@@ -568,8 +568,9 @@ rn_err_t rn_log_read(rn_log_t *log, uint64_t offset, uint64_t max_offset, size_t
     uint64_t end = pos + rn_batch_total_size(&h);
     out->next_offset = rn_batch_last_offset(&h) + 1;
     while (end < seg->size) {
-        if ((err = rn_seg_header_at(seg, end, &h)) != RN_OK)
-            return err;
+        /* A damaged header ends the range; the read that starts there reports it. */
+        if (rn_seg_header_at(seg, end, &h) != RN_OK)
+            break;
         if (end + rn_batch_total_size(&h) - pos > max_bytes || rn_batch_last_offset(&h) >= max_offset)
             break;
         end += rn_batch_total_size(&h);

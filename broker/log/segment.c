@@ -197,7 +197,8 @@ rn_err_t rn_seg_scan(rn_seg_t *seg, uint64_t pos, bool verify, rn_seg_scan_cb cb
             size_t want = SCAN_CHUNK;
             if (avail >= RN_BATCH_HEADER_SIZE && rn_batch_total_size(&h) > want)
                 want = rn_batch_total_size(&h);
-            memmove(buf.data, buf.data + used, avail);
+            if (used > 0) /* nothing to move otherwise, and data is still NULL on the first read */
+                memmove(buf.data, buf.data + used, avail);
             buf.len = avail;
             buf_pos += used;
             used = 0;

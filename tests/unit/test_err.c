@@ -72,7 +72,8 @@ static void test_every_wire_rn_err_in_proto(void **state)
             strcmp(v->name + strlen(PROTO_PREFIX), e->name) != 0)
             fail_msg("RN_ERR_%s = %d, but proto ErrorCode %d is %s", e->name, e->value, e->value,
                      v->name);
-        const ProtobufCEnumValue *by_name = protobuf_c_enum_descriptor_get_value_by_name(d, v->name);
+        const ProtobufCEnumValue *by_name =
+            protobuf_c_enum_descriptor_get_value_by_name(d, v->name);
         if (!by_name || by_name->value != e->value)
             fail_msg("proto ErrorCode %s resolves by name to a different number", v->name);
     }
