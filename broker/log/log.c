@@ -495,7 +495,7 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, uint32_t lea
             return err;
     }
     rn_seg_t *seg = active(log);
-    uint64_t seg_size = seg->size, next = seg->next_offset;
+    uint64_t next = seg->next_offset;
     memset(info, 0, sizeof *info);
     info->first_offset = next;
     info->max_timestamp = -1;
@@ -503,22 +503,16 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, uint32_t lea
         rn_batch_header_t h;
         rn_batch_parse_header(batches + pos, len - pos, &h);
         rn_batch_stamp(batches + pos, next, leader_epoch);
-        h.base_offset = next;
-        h.leader_epoch = leader_epoch;
-        rn_err_t err = rn_seg_append(seg, batches + pos, &h);
-        if (err != RN_OK) {
-            /* Undo the batches of this call already written: all or nothing. */
-            if (pos > 0)
-                rn_seg_truncate(seg, seg_size, info->first_offset);
-            return err;
-        }
-        next = rn_batch_last_offset(&h) + 1;
+        next += (uint64_t)h.last_offset_delta + 1;
         info->record_count += h.record_count;
         info->batch_count++;
         if (h.max_timestamp > info->max_timestamp)
             info->max_timestamp = h.max_timestamp;
         pos += rn_batch_total_size(&h);
     }
+    rn_err_t err = rn_seg_append_span(seg, batches, len);
+    if (err != RN_OK)
+        return err;
     info->last_offset = next - 1;
     log->unflushed_records += info->record_count;
     return RN_OK;
@@ -567,7 +561,7 @@ rn_err_t rn_log_read(rn_log_t *log, uint64_t offset, uint64_t max_offset, size_t
     out->first_offset = h.base_offset;
     uint64_t end = pos + rn_batch_total_size(&h);
     out->next_offset = rn_batch_last_offset(&h) + 1;
-    while (end < seg->size) {
+    while (end < seg->size && end - pos < max_bytes) {
         /* A damaged header ends the range; the read that starts there reports it. */
         if (rn_seg_header_at(seg, end, &h) != RN_OK)
             break;

@@ -155,22 +155,31 @@ static void account(rn_seg_t *seg, const rn_batch_header_t *h)
         seg->max_timestamp = h->max_timestamp;
 }
 
-rn_err_t rn_seg_append(rn_seg_t *seg, const uint8_t *batch, const rn_batch_header_t *h)
+rn_err_t rn_seg_append_span(rn_seg_t *seg, const uint8_t *batches, size_t len)
 {
-    if (rn_idx_full(seg->offset_index) || seg->size + rn_batch_total_size(h) > UINT32_MAX)
+    if (rn_idx_full(seg->offset_index) || seg->size + len > UINT32_MAX)
         return RN_ERR_STATE;
-    size_t total = rn_batch_total_size(h);
-    if (rn_io_pwrite_all(seg->io, seg->fd, batch, total, (off_t)seg->size) < 0) {
+    if (rn_io_pwrite_all(seg->io, seg->fd, batches, len, (off_t)seg->size) < 0) {
         rn_err_t err = errno_err();
         /* Leave no partial batch behind; if even that fails, recovery will cut it. */
         seg->io->ftruncate(seg->io->ctx, seg->fd, (off_t)seg->size);
         return err;
     }
-    rn_err_t err = index_before(seg, h, seg->size);
-    if (err != RN_OK && err != RN_ERR_STATE)
-        return err;
-    account(seg, h);
+    for (size_t pos = 0; pos < len;) {
+        rn_batch_header_t h;
+        rn_batch_parse_header(batches + pos, len - pos, &h);
+        rn_err_t err = index_before(seg, &h, seg->size);
+        if (err != RN_OK && err != RN_ERR_STATE)
+            return err;
+        account(seg, &h);
+        pos += rn_batch_total_size(&h);
+    }
     return RN_OK;
+}
+
+rn_err_t rn_seg_append(rn_seg_t *seg, const uint8_t *batch, const rn_batch_header_t *h)
+{
+    return rn_seg_append_span(seg, batch, rn_batch_total_size(h));
 }
 
 rn_err_t rn_seg_scan(rn_seg_t *seg, uint64_t pos, bool verify, rn_seg_scan_cb cb, void *ctx,

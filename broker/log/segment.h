@@ -64,6 +64,8 @@ rn_err_t rn_seg_delete(rn_seg_t *seg);
  * RN_ERR_IO, and the segment is unchanged. RN_ERR_STATE when the offset index is full.
  */
 rn_err_t rn_seg_append(rn_seg_t *seg, const uint8_t *batch, const rn_batch_header_t *h);
+/* The same for whole, stamped batches laid back to back (checked by the caller): one write. */
+rn_err_t rn_seg_append_span(rn_seg_t *seg, const uint8_t *batches, size_t len);
 
 /* Called for each batch by rn_seg_scan; return false to stop. data is the whole batch. */
 typedef bool (*rn_seg_scan_cb)(void *ctx, const rn_batch_header_t *h, uint64_t pos,
