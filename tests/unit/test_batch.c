@@ -21,6 +21,8 @@
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <xxhash.h>
 #include <zstd.h>
 
@@ -33,27 +35,11 @@
 static uint64_t seed;
 static unsigned long iterations = 50000;
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull); /* splitmix64 */
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static size_t rng_below(uint64_t *s, size_t n)
-{
-    return n ? (size_t)(rng_next(s) % n) : 0;
-}
-
 static int setup_seed(void **state)
 {
     (void)state;
-    const char *env = getenv("RUNNEL_TEST_SEED");
-    seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
-    /* Printed up front too: a sanitizer abort skips the failure message that carries it. */
-    print_message("seed=%llu (replay: RUNNEL_TEST_SEED=%llu)\n", (unsigned long long)seed,
-                  (unsigned long long)seed);
+    seed = rn_t_seed(__FILE__);
+    const char *env;
     if ((env = getenv("RUNNEL_TEST_ITERATIONS")))
         iterations = strtoul(env, NULL, 0);
     return 0;
@@ -559,13 +545,13 @@ static size_t wrap_records(const uint8_t *tmpl, const uint8_t *records, size_t r
 static void flip_bits(uint8_t *data, size_t from, size_t to, int flips, uint64_t *rng)
 {
     for (int f = 0; f < flips; f++)
-        data[from + rng_below(rng, to - from)] ^= (uint8_t)(1u << rng_below(rng, 8));
+        data[from + rn_t_rng_below(rng, to - from)] ^= (uint8_t)(1u << rn_t_rng_below(rng, 8));
 }
 
 static int random_flip_count(uint64_t *rng)
 {
     /* Half single flips, the rest 2 to 8 at independent positions. */
-    return rng_below(rng, 2) ? 1 : 2 + (int)rng_below(rng, 7);
+    return rn_t_rng_below(rng, 2) ? 1 : 2 + (int)rn_t_rng_below(rng, 7);
 }
 
 /* (a) Random flips anywhere, checksum left as is: every flip past leader_epoch is refused. */
@@ -610,7 +596,7 @@ static void test_property_bit_flips_rehashed(void **state)
         for (unsigned long i = 0; i < iterations; i++) {
             memcpy(m, out.data, out.len);
             /* Mostly the records; a quarter of the time the covered header fields too. */
-            size_t from = rng_below(&rng, 4) ? RN_BATCH_HEADER_SIZE : RN_BATCH_CHECKSUM_FROM;
+            size_t from = rn_t_rng_below(&rng, 4) ? RN_BATCH_HEADER_SIZE : RN_BATCH_CHECKSUM_FROM;
             flip_bits(m, from, out.len, random_flip_count(&rng), &rng);
             rehash(m, out.len);
             snprintf(context, sizeof context,

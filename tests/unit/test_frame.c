@@ -16,6 +16,8 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "buf.h"
 #include "frame.h"
 #include "varint.h"
@@ -24,27 +26,10 @@
 
 static uint64_t seed;
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull); /* splitmix64 */
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static size_t rng_below(uint64_t *s, size_t n)
-{
-    return n ? (size_t)(rng_next(s) % n) : 0;
-}
-
 static int setup_seed(void **state)
 {
     (void)state;
-    const char *env = getenv("RUNNEL_TEST_SEED");
-    seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
-    /* Printed up front too: a sanitizer abort skips the failure message that carries it. */
-    print_message("seed=%llu (replay: RUNNEL_TEST_SEED=%llu)\n", (unsigned long long)seed,
-                  (unsigned long long)seed);
+    seed = rn_t_seed(__FILE__);
     return 0;
 }
 
@@ -244,8 +229,8 @@ static void decode_and_compare(const struct stream *s, enum chunking how, size_t
             chunk = fixed;
         else if (how == CHUNK_RANDOM) {
             /* Mostly small chunks (splitting length prefixes), sometimes large ones. */
-            size_t max = rng_below(rng, 8) == 0 ? 5000 : 9;
-            size_t c = 1 + rng_below(rng, max);
+            size_t max = rn_t_rng_below(rng, 8) == 0 ? 5000 : 9;
+            size_t c = 1 + rn_t_rng_below(rng, max);
             if (c < chunk)
                 chunk = c;
         }
@@ -666,12 +651,12 @@ static void test_peek_random_bytes(void **state)
     const int rounds = 20000;
     for (int i = 0; i < rounds; i++) {
         uint8_t buf[64];
-        size_t len = rng_below(&rng, sizeof buf + 1);
+        size_t len = rn_t_rng_below(&rng, sizeof buf + 1);
         for (size_t j = 0; j < len; j++)
-            buf[j] = (uint8_t)rng_next(&rng);
-        bool no_tag = rng_below(&rng, 2) == 0 && len > 0;
+            buf[j] = (uint8_t)rn_t_rng(&rng);
+        bool no_tag = rn_t_rng_below(&rng, 2) == 0 && len > 0;
         if (no_tag)
-            buf[0] = (uint8_t)(0x06 | (rng_next(&rng) & 0x78)); /* wire type 6: not a field */
+            buf[0] = (uint8_t)(0x06 | (rn_t_rng(&rng) & 0x78)); /* wire type 6: not a field */
         uint32_t cid;
         rn_err_t err = peek(buf, len, &cid);
         CHECK(err == RN_OK || err == RN_ERR_NOT_FOUND, "random bytes round %d: peek returned %s",

@@ -16,6 +16,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "index.h"
 #include "varint.h"
 
@@ -43,28 +45,15 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
 
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = rn_t_rmtree(f->dir);
     free(f);
     return rc;
 }
 
-static off_t file_size(const char *path)
-{
-    struct stat st;
-    assert_int_equal(stat(path, &st), 0);
-    return st.st_size;
-}
 
 /* Entry i of the reference series: gaps that vary so the search sees uneven keys. */
 static int64_t key_of(size_t i)
@@ -169,7 +158,7 @@ static void test_append_rejects_when_full(void **state)
     assert_int_equal(rn_idx_append(idx, key_of(5), value_of(5)), RN_ERR_STATE);
     assert_entries(idx, 5);
     assert_int_equal(rn_idx_close(idx, true), RN_OK);
-    assert_int_equal(file_size(f->path), 5 * RN_IDX_ENTRY_SIZE);
+    assert_int_equal(rn_t_file_size(f->path), 5 * RN_IDX_ENTRY_SIZE);
 }
 
 static void test_open_rejects_room_for_fewer_than_two(void **state)
@@ -186,11 +175,11 @@ static void test_reopen_after_trimmed_close(void **state)
     rn_idx_t *idx;
     assert_int_equal(rn_idx_open(f->path, MAX_BYTES, &idx), RN_OK);
     /* Open preallocates the whole file. */
-    assert_int_equal(file_size(f->path), MAX_BYTES);
+    assert_int_equal(rn_t_file_size(f->path), MAX_BYTES);
     fill(idx, 37);
     assert_int_equal(rn_idx_sync(idx), RN_OK);
     assert_int_equal(rn_idx_close(idx, true), RN_OK);
-    assert_int_equal(file_size(f->path), 37 * RN_IDX_ENTRY_SIZE);
+    assert_int_equal(rn_t_file_size(f->path), 37 * RN_IDX_ENTRY_SIZE);
 
     assert_int_equal(rn_idx_open(f->path, MAX_BYTES, &idx), RN_OK);
     assert_entries(idx, 37);
@@ -212,7 +201,7 @@ static void test_reopen_empty_trimmed_and_preallocated(void **state)
     assert_int_equal(rn_idx_open(f->path, MAX_BYTES, &idx), RN_OK);
     assert_int_equal(rn_idx_count(idx), 0);
     assert_int_equal(rn_idx_close(idx, true), RN_OK);
-    assert_int_equal(file_size(f->path), 0);
+    assert_int_equal(rn_t_file_size(f->path), 0);
     assert_int_equal(rn_idx_open(f->path, MAX_BYTES, &idx), RN_OK);
     assert_int_equal(rn_idx_count(idx), 0);
     assert_int_equal(rn_idx_close(idx, true), RN_OK);
@@ -226,7 +215,7 @@ static void test_reopen_after_untrimmed_close(void **state)
     fill(idx, 123);
     assert_int_equal(rn_idx_close(idx, false), RN_OK);
     /* The zeros after the entries stay in the file and are not taken for entries. */
-    assert_int_equal(file_size(f->path), MAX_BYTES);
+    assert_int_equal(rn_t_file_size(f->path), MAX_BYTES);
     assert_int_equal(rn_idx_open(f->path, MAX_BYTES, &idx), RN_OK);
     assert_entries(idx, 123);
     assert_int_equal(rn_idx_floor(idx, INT64_MAX), 122);
@@ -263,7 +252,7 @@ static void test_reopen_keeps_only_the_increasing_prefix(void **state)
     assert_int_equal(rn_idx_open(f->path, MAX_BYTES, &idx), RN_OK);
     assert_entries(idx, 20);
     assert_int_equal(rn_idx_close(idx, true), RN_OK);
-    assert_int_equal(file_size(f->path), 20 * RN_IDX_ENTRY_SIZE);
+    assert_int_equal(rn_t_file_size(f->path), 20 * RN_IDX_ENTRY_SIZE);
 }
 
 /*

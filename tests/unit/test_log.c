@@ -24,24 +24,9 @@
 
 #include "batch.h"
 #include "log.h"
+#include "testutil.h"
 
 /* ---------------------------------------------------------------- helpers ---- */
-
-static char *make_tmpdir(void)
-{
-    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    char *p = malloc(strlen(base) + 32);
-    sprintf(p, "%s/rnlog-XXXXXX", base);
-    assert_non_null(mkdtemp(p));
-    return p;
-}
-
-static void rm_rf(const char *dir)
-{
-    char cmd[16384];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-}
 
 static void copy_dir(const char *from, const char *to)
 {
@@ -55,6 +40,31 @@ static char *part_dir(const char *root)
     char *p = malloc(strlen(root) + 16);
     sprintf(p, "%s/events-0", root);
     return p;
+}
+
+/* Each test gets a temporary root and the partition directory "events-0" inside it. */
+struct fx {
+    char *root;
+    char *dir;
+};
+
+static int fx_setup(void **state)
+{
+    struct fx *f = malloc(sizeof *f);
+    f->root = rn_t_tmpdir("rnlog");
+    f->dir = part_dir(f->root);
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+    int rc = rn_t_rmtree(f->root);
+    free(f->dir);
+    free(f->root);
+    free(f);
+    return rc;
 }
 
 /* A batch of `count` records numbered from `first`, timestamps ts, ts+1, … */
@@ -139,19 +149,12 @@ static rn_log_t *open_log(const char *dir, const rn_log_config_t *cfg, const rn_
     return log;
 }
 
-static uint64_t file_size(const char *path)
-{
-    struct stat st;
-    assert_int_equal(stat(path, &st), 0);
-    return (uint64_t)st.st_size;
-}
 
 /* ------------------------------------------------------------------ tests ---- */
 
 static void test_append_read_reopen(void **state)
 {
-    (void)state;
-    char *root = make_tmpdir(), *dir = part_dir(root);
+    const char *dir = ((struct fx *)*state)->dir;
     rn_log_config_t cfg;
     rn_log_config_default(&cfg);
     cfg.segment_bytes = 4 * 1024; /* several segments */
@@ -184,15 +187,11 @@ static void test_append_read_reopen(void **state)
     append_one(log, 5, 99999, RN_CODEC_NONE);
     assert_true(check_all(log, 0) == end + 5);
     assert_int_equal(rn_log_close(log), RN_OK);
-    rm_rf(root);
-    free(dir);
-    free(root);
 }
 
 static void test_max_bytes_and_first_batch(void **state)
 {
-    (void)state;
-    char *root = make_tmpdir(), *dir = part_dir(root);
+    const char *dir = ((struct fx *)*state)->dir;
     rn_log_config_t cfg;
     rn_log_config_default(&cfg);
     rn_log_t *log = open_log(dir, &cfg, NULL);
@@ -231,15 +230,11 @@ static void test_max_bytes_and_first_batch(void **state)
     assert_true(rn_log_end_offset(log) == 500);
     rn_buf_free(&buf);
     rn_log_close(log);
-    rm_rf(root);
-    free(dir);
-    free(root);
 }
 
 static void test_offset_for_time(void **state)
 {
-    (void)state;
-    char *root = make_tmpdir(), *dir = part_dir(root);
+    const char *dir = ((struct fx *)*state)->dir;
     rn_log_config_t cfg;
     rn_log_config_default(&cfg);
     cfg.segment_bytes = 8 * 1024;
@@ -278,15 +273,11 @@ static void test_offset_for_time(void **state)
         log = open_log(dir, &cfg, NULL);
     }
     rn_log_close(log);
-    rm_rf(root);
-    free(dir);
-    free(root);
 }
 
 static void test_truncate(void **state)
 {
-    (void)state;
-    char *root = make_tmpdir(), *dir = part_dir(root);
+    const char *dir = ((struct fx *)*state)->dir;
     rn_log_config_t cfg;
     rn_log_config_default(&cfg);
     cfg.segment_bytes = 4 * 1024;
@@ -312,9 +303,6 @@ static void test_truncate(void **state)
     assert_true(rn_log_end_offset(log) == 104);
     assert_true(check_all(log, 0) == 104);
     rn_log_close(log);
-    rm_rf(root);
-    free(dir);
-    free(root);
 }
 
 struct syncer {
@@ -331,8 +319,7 @@ static void *sync_thread(void *arg)
 
 static void test_group_commit_on_thread(void **state)
 {
-    (void)state;
-    char *root = make_tmpdir(), *dir = part_dir(root);
+    const char *dir = ((struct fx *)*state)->dir;
     rn_log_config_t cfg;
     rn_log_config_default(&cfg);
     cfg.flush_messages = 1;
@@ -365,15 +352,11 @@ static void test_group_commit_on_thread(void **state)
     assert_false(rn_log_flush_due(log));
     assert_int_equal(syncs, 20);
     rn_log_close(log);
-    rm_rf(root);
-    free(dir);
-    free(root);
 }
 
 static void test_flush_policy_by_time(void **state)
 {
-    (void)state;
-    char *root = make_tmpdir(), *dir = part_dir(root);
+    const char *dir = ((struct fx *)*state)->dir;
     rn_clock_manual_t clock;
     rn_clock_manual_init(&clock, 1000000);
     rn_log_env_t env = {&clock.clock, NULL};
@@ -394,15 +377,11 @@ static void test_flush_policy_by_time(void **state)
         append_one(log, 10, 0, RN_CODEC_NONE);
     assert_true(rn_log_flush_due(log)); /* 1,000 records */
     rn_log_close(log);
-    rm_rf(root);
-    free(dir);
-    free(root);
 }
 
 static void test_retention_with_test_clock(void **state)
 {
-    (void)state;
-    char *root = make_tmpdir(), *dir = part_dir(root);
+    const char *dir = ((struct fx *)*state)->dir;
     rn_clock_manual_t clock;
     rn_clock_manual_init(&clock, 10 * 1000 * 1000);
     rn_log_env_t env = {&clock.clock, NULL};
@@ -454,9 +433,6 @@ static void test_retention_with_test_clock(void **state)
     log = open_log(dir, &cfg, &env);
     assert_true(rn_log_start_offset(log) == start2);
     rn_log_close(log);
-    rm_rf(root);
-    free(dir);
-    free(root);
 }
 
 /*
@@ -468,15 +444,13 @@ static void test_retention_with_test_clock(void **state)
  */
 static void test_crash_recovery_cuts(void **state)
 {
-    (void)state;
-    unsigned seed = getenv("RUNNEL_TEST_SEED") ? (unsigned)atoi(getenv("RUNNEL_TEST_SEED"))
-                                               : (unsigned)time(NULL);
+    unsigned seed = (unsigned)rn_t_seed("crash recovery");
     int cuts = getenv("RUNNEL_TEST_CUTS") ? atoi(getenv("RUNNEL_TEST_CUTS")) : 1000;
-    print_message("crash recovery: seed %u, %d cuts\n", seed, cuts);
+    print_message("crash recovery: %d cuts\n", cuts);
     srand(seed);
-    char *root = make_tmpdir(), *dir = part_dir(root);
+    const char *dir = ((struct fx *)*state)->dir;
     char scratch_root[4096], scratch[4200];
-    snprintf(scratch_root, sizeof scratch_root, "%s-scratch", root);
+    snprintf(scratch_root, sizeof scratch_root, "%s-scratch", ((struct fx *)*state)->root);
     snprintf(scratch, sizeof scratch, "%s/events-0", scratch_root);
     mkdir(scratch_root, 0755);
 
@@ -512,7 +486,7 @@ static void test_crash_recovery_cuts(void **state)
             active_base = bounds[i];
     }
     snprintf(active_path, sizeof active_path, "%s/%020" PRIu64 ".log", dir, active_base);
-    uint64_t active_size = file_size(active_path);
+    uint64_t active_size = (uint64_t)rn_t_file_size(active_path);
     /* Position of the first unflushed batch in the active segment. */
     uint64_t flushed_pos = 0;
     {
@@ -567,17 +541,13 @@ static void test_crash_recovery_cuts(void **state)
         assert_true(base == end);
         rn_log_abandon(r);
     }
-    rm_rf(scratch_root);
-    rm_rf(root);
-    free(dir);
-    free(root);
+    rn_t_rmtree(scratch_root);
 }
 
 /* Recovery reads the unflushed tail, not the log: a large flushed log costs nothing. */
 static void test_recovery_independent_of_flushed_size(void **state)
 {
-    (void)state;
-    char *root = make_tmpdir(), *dir = part_dir(root);
+    const char *dir = ((struct fx *)*state)->dir;
     rn_log_config_t cfg;
     rn_log_config_default(&cfg);
     cfg.segment_bytes = 1 << 20;
@@ -599,16 +569,12 @@ static void test_recovery_independent_of_flushed_size(void **state)
     assert_true(flushed_size > 3 * 1000 * 1000);
     assert_true(rec->bytes_scanned < 64 * 1024);
     rn_log_close(log);
-    rm_rf(root);
-    free(dir);
-    free(root);
 }
 
 /* Bytes flipped inside a closed segment: that batch reads as an error, earlier ones are fine. */
 static void test_corruption_in_closed_segment(void **state)
 {
-    (void)state;
-    char *root = make_tmpdir(), *dir = part_dir(root);
+    const char *dir = ((struct fx *)*state)->dir;
     rn_log_config_t cfg;
     rn_log_config_default(&cfg);
     cfg.segment_bytes = 8 * 1024;
@@ -624,7 +590,7 @@ static void test_corruption_in_closed_segment(void **state)
     rn_log_close(log);
     char path[4400];
     snprintf(path, sizeof path, "%s/%020d.log", dir, 0);
-    assert_true(file_size(path) > pos + len);
+    assert_true((uint64_t)rn_t_file_size(path) > pos + len);
     int fd = open(path, O_RDWR);
     uint8_t b;
     assert_int_equal(pread(fd, &b, 1, (off_t)(pos + len - 5)), 1);
@@ -666,9 +632,6 @@ static void test_corruption_in_closed_segment(void **state)
     assert_int_equal(rn_log_read(log, 0, 200, 1 << 20, &s), RN_OK); /* still serves before it */
     rn_log_slice_release(&s);
     rn_log_close(log);
-    rm_rf(root);
-    free(dir);
-    free(root);
 }
 
 /* ---- fault injection through the io vtable (SQLite-style fault loops) ---- */
@@ -723,7 +686,7 @@ static void test_write_failures_lose_nothing(void **state)
     (void)state;
     /* Fail the Nth write for N = 0, 1, 2, … over a run of appends that also rolls segments. */
     for (int n = 0; n < 40; n++) {
-        char *root = make_tmpdir(), *dir = part_dir(root);
+        char *root = rn_t_tmpdir("rnlog"), *dir = part_dir(root);
         struct faulty f;
         faulty_init(&f);
         rn_log_env_t env = {NULL, &f.io};
@@ -757,7 +720,7 @@ static void test_write_failures_lose_nothing(void **state)
         assert_true(rn_log_end_offset(log) == acked);
         assert_true(check_all(log, 0) == acked);
         rn_log_close(log);
-        rm_rf(root);
+        rn_t_rmtree(root);
         free(dir);
         free(root);
     }
@@ -765,8 +728,7 @@ static void test_write_failures_lose_nothing(void **state)
 
 static void test_fsync_failure_makes_log_read_only(void **state)
 {
-    (void)state;
-    char *root = make_tmpdir(), *dir = part_dir(root);
+    const char *dir = ((struct fx *)*state)->dir;
     struct faulty f;
     faulty_init(&f);
     rn_log_env_t env = {NULL, &f.io};
@@ -791,9 +753,6 @@ static void test_fsync_failure_makes_log_read_only(void **state)
     log = open_log(dir, &cfg, NULL);
     assert_true(rn_log_end_offset(log) >= 5);
     rn_log_close(log);
-    rm_rf(root);
-    free(dir);
-    free(root);
 }
 
 static void test_config_keys(void **state)
@@ -817,18 +776,18 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_keys),
-        cmocka_unit_test(test_append_read_reopen),
-        cmocka_unit_test(test_max_bytes_and_first_batch),
-        cmocka_unit_test(test_offset_for_time),
-        cmocka_unit_test(test_truncate),
-        cmocka_unit_test(test_group_commit_on_thread),
-        cmocka_unit_test(test_flush_policy_by_time),
-        cmocka_unit_test(test_retention_with_test_clock),
-        cmocka_unit_test(test_recovery_independent_of_flushed_size),
-        cmocka_unit_test(test_corruption_in_closed_segment),
+        cmocka_unit_test_setup_teardown(test_append_read_reopen, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_max_bytes_and_first_batch, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_offset_for_time, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_truncate, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit_on_thread, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_flush_policy_by_time, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_retention_with_test_clock, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_independent_of_flushed_size, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_corruption_in_closed_segment, fx_setup, fx_teardown),
         cmocka_unit_test(test_write_failures_lose_nothing),
-        cmocka_unit_test(test_fsync_failure_makes_log_read_only),
-        cmocka_unit_test(test_crash_recovery_cuts),
+        cmocka_unit_test_setup_teardown(test_fsync_failure_makes_log_read_only, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_recovery_cuts, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "batch.h"
 #include "segment.h"
 #include "varint.h"
@@ -64,18 +66,11 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
 
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = rn_t_rmtree(f->dir);
     rn_batch_builder_free(f->builder);
     rn_buf_free(&f->buf);
     free(f);
@@ -95,10 +90,10 @@ static off_t file_size(const struct fixture *f, const char *ext)
 {
     char *p = rn_seg_path(f->dir, BASE, ext);
     assert_non_null(p);
-    struct stat st;
-    assert_int_equal(stat(p, &st), 0);
+    int64_t size = rn_t_file_size(p);
+    assert_true(size >= 0);
     free(p);
-    return st.st_size;
+    return (off_t)size;
 }
 
 static rn_seg_t *create_seg(struct fixture *f, const rn_io_t *io)
