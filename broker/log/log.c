@@ -250,7 +250,7 @@ static rn_err_t load_clean(rn_log_t *log)
     return rn_seg_load_tail(active(log));
 }
 
-static rn_err_t open_segments(rn_log_t *log, char *errbuf, size_t errlen)
+static rn_err_t open_segments(rn_log_t *log, bool *created, char *errbuf, size_t errlen)
 {
     uint64_t *bases;
     uint32_t n;
@@ -280,6 +280,7 @@ static rn_err_t open_segments(rn_log_t *log, char *errbuf, size_t errlen)
             seterr(errbuf, errlen, "%s: cannot create the first segment: %s", log->dir,
                    rn_err_str(err));
         log->dir_dirty = true;
+        *created = true;
     }
     return err;
 }
@@ -310,9 +311,11 @@ rn_err_t rn_log_open(const char *dir, const rn_log_config_t *cfg, const rn_log_e
         err = RN_ERR_IO;
         goto fail;
     }
-    if ((err = open_segments(log, errbuf, errlen)) != RN_OK)
+    bool created = false;
+    if ((err = open_segments(log, &created, errbuf, errlen)) != RN_OK)
         goto fail;
-    log->recovery.clean = access(marker, F_OK) == 0;
+    /* A log that had no segment at all is new: nothing to recover. */
+    log->recovery.clean = access(marker, F_OK) == 0 || created;
     if (log->recovery.clean && load_clean(log) != RN_OK) {
         /* The marker lied (files changed after a clean stop): fall back to full recovery. */
         log->recovery.clean = false;
@@ -332,7 +335,8 @@ rn_err_t rn_log_open(const char *dir, const rn_log_config_t *cfg, const rn_log_e
     }
     /* The marker must be gone for good before anything new is appended. */
     if (log->recovery.clean) {
-        if (log->io->unlink(log->io->ctx, marker) < 0 || rn_io_sync_dir(log->io, dir) < 0) {
+        if ((log->io->unlink(log->io->ctx, marker) < 0 && errno != ENOENT) ||
+            rn_io_sync_dir(log->io, dir) < 0) {
             seterr(errbuf, errlen, "%s: cannot remove %s: %s", dir, MARKER_NAME,
                    strerror(errno));
             err = RN_ERR_IO;
