@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "dirnames.h"
 #include "segment.h"
 #include "varint.h"
 
@@ -121,60 +122,6 @@ static bool rp_read(rn_log_t *log, uint64_t *offset)
 
 /* ---------------------------------------------------------------------- open ---- */
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Parses "%020llu.log"; false for any other name. */
-static bool parse_seg_name(const char *name, uint64_t *base)
-{
-    size_t len = strlen(name);
-    if (len != RN_SEG_NAME_DIGITS + 4 || strcmp(name + RN_SEG_NAME_DIGITS, ".log") != 0)
-        return false;
-    uint64_t v = 0;
-    for (int i = 0; i < RN_SEG_NAME_DIGITS; i++) {
-        if (name[i] < '0' || name[i] > '9')
-            return false;
-        v = v * 10 + (uint64_t)(name[i] - '0');
-    }
-    *base = v;
-    return true;
-}
-
-static rn_err_t list_segments(const char *dir, uint64_t **bases, uint32_t *n)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return RN_ERR_IO;
-    uint32_t cap = 16, count = 0;
-    uint64_t *v = malloc(cap * sizeof *v);
-    struct dirent *e;
-    while (v && (e = readdir(d))) {
-        uint64_t base;
-        if (!parse_seg_name(e->d_name, &base))
-            continue;
-        if (count == cap) {
-            uint64_t *p = realloc(v, (cap *= 2) * sizeof *v);
-            if (!p) {
-                free(v);
-                v = NULL;
-                break;
-            }
-            v = p;
-        }
-        v[count++] = base;
-    }
-    closedir(d);
-    if (!v)
-        return RN_ERR_NOMEM;
-    qsort(v, count, sizeof *v, cmp_u64);
-    *bases = v;
-    *n = count;
-    return RN_OK;
-}
-
 /* A closed segment trusted as it is: its end is where the next one starts. */
 static rn_err_t trust_closed(rn_log_t *log, uint32_t i)
 {
@@ -253,13 +200,13 @@ static rn_err_t load_clean(rn_log_t *log)
 static rn_err_t open_segments(rn_log_t *log, bool *created, char *errbuf, size_t errlen)
 {
     uint64_t *bases;
-    uint32_t n;
-    rn_err_t err = list_segments(log->dir, &bases, &n);
+    size_t n;
+    rn_err_t err = rn_dir_offsets(log->dir, ".log", &bases, &n);
     if (err != RN_OK) {
         seterr(errbuf, errlen, "%s: cannot list directory: %s", log->dir, strerror(errno));
         return err;
     }
-    for (uint32_t i = 0; i < n && err == RN_OK; i++) {
+    for (size_t i = 0; i < n && err == RN_OK; i++) {
         rn_seg_t *seg;
         err = rn_seg_open(log->dir, bases[i], log->cfg.index_interval_bytes,
                           log->cfg.segment_index_bytes, log->io, &seg);
@@ -575,7 +522,7 @@ rn_err_t rn_log_read(rn_log_t *log, uint64_t offset, uint64_t max_offset, size_t
         out->next_offset = rn_batch_last_offset(&h) + 1;
     }
     out->len = (size_t)(end - pos);
-    out->fd = dup(seg->fd);
+    out->fd = fcntl(seg->fd, F_DUPFD_CLOEXEC, 0);
     if (out->fd < 0) {
         out->len = 0;
         return RN_ERR_IO;
@@ -706,7 +653,7 @@ rn_err_t rn_log_sync_begin(rn_log_t *log, rn_log_sync_t **out)
     s->records = log->unflushed_records;
     s->nfds = 0;
     for (uint32_t i = from; i < log->nsegs; i++) {
-        if ((s->fds[s->nfds] = dup(log->segs[i]->fd)) < 0)
+        if ((s->fds[s->nfds] = fcntl(log->segs[i]->fd, F_DUPFD_CLOEXEC, 0)) < 0)
             goto fail;
         s->nfds++;
     }

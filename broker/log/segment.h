@@ -23,11 +23,12 @@
 
 #include "batch.h"
 #include "buf.h"
+#include "dirnames.h"
 #include "err.h"
 #include "index.h"
 #include "io.h"
 
-#define RN_SEG_NAME_DIGITS 20
+#define RN_SEG_NAME_DIGITS RN_OFFSET_NAME_DIGITS
 
 typedef struct rn_seg {
     uint64_t base_offset;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -107,6 +108,7 @@ static int spawn(rn_hbroker_t *b, const char *listen)
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open(b->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 2);
@@ -192,6 +194,15 @@ bool rn_h_broker_alive(rn_hbroker_t *b)
         return false;
     }
     return true;
+}
+
+void rn_h_broker_release(rn_hbroker_t *b)
+{
+    rn_h_broker_kill(b);
+    for (int i = 0; i < 32 && b->extra[i]; i++) {
+        free(b->extra[i]);
+        b->extra[i] = NULL;
+    }
 }
 
 void rn_h_broker_dump_log(const rn_hbroker_t *b)

@@ -7,6 +7,8 @@
  * (clean), SIGKILL (crash), SIGSTOP/SIGCONT (stall) and restarted on the same data dir and
  * port.
  *
+ * Brokers die with the test process (PR_SET_PDEATHSIG), so an aborted test leaves none behind.
+ *
  * Paths of the built binaries come from the environment CTest sets:
  *   RUNNEL_BROKER_BIN, RUNNEL_CLI_BIN, RUNNEL_BENCH_BIN
  */
@@ -46,6 +48,8 @@ void rn_h_broker_kill(rn_hbroker_t *b);
 void rn_h_broker_signal(rn_hbroker_t *b, int sig);
 /* True while the process runs. */
 bool rn_h_broker_alive(rn_hbroker_t *b);
+/* Kills the broker if it still runs and frees what start allocated. */
+void rn_h_broker_release(rn_hbroker_t *b);
 /* Prints the broker's stderr log (for a failing test). */
 void rn_h_broker_dump_log(const rn_hbroker_t *b);
 

@@ -1,0 +1,25 @@
+/*
+ * broker.h - one broker process: the data directory, topics, the server and the timers on
+ * one libuv loop.
+ *
+ * Start: lock DATA_DIR/.lock, read the producer-id block, open every topic (recovering logs
+ * and producer state), listen, then write DATA_DIR/listening ("HOST:PORT\n", atomically) so
+ * scripts and tests know the bound port.
+ *
+ * Timers: log.retention.check.interval.ms (segment.ms rolls, retention, idle-producer expiry)
+ * and the flush tick (flush.ms; every min(1 s, smallest flush.ms), at least 10 ms).
+ *
+ * Stop (SIGINT/SIGTERM): stop accepting and reading, answer waiting fetches, let produces
+ * waiting on fsync finish, write every pending response (up to shutdown.timeout.ms), close
+ * every partition cleanly (flush, producer snapshot, clean-shutdown marker), exit 0. A second
+ * signal exits at once (status 1); the next start recovers as after a crash.
+ */
+#ifndef RN_BROKER_BROKER_H
+#define RN_BROKER_BROKER_H
+
+#include "config.h"
+
+/* Runs the broker until it is stopped; returns the process exit status (0 clean, 1 error). */
+int rn_broker_run(const rn_bcfg_t *cfg);
+
+#endif

@@ -1,0 +1,273 @@
+/* config.c - the broker's key table, defaults and parsing. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvfile.h"
+
+enum kind {
+    K_STR,   /* char * member */
+    K_I32,
+    K_U32,
+    K_I64,
+    K_TOPIC, /* default of a per-topic setting: parsed by rn_log_config_set */
+};
+
+struct key {
+    const char *name;
+    enum kind kind;
+    size_t offset;         /* member of rn_bcfg_t (not for K_TOPIC) */
+    const char *topic_key; /* K_TOPIC: the per-topic name */
+    int64_t min, max;
+    const char *def;       /* default as documented */
+    const char *doc;
+};
+
+#define M(member) offsetof(rn_bcfg_t, member)
+#define DAY_MS "604800000"
+
+/* The one list of broker settings; docs/broker.md copies it. */
+static const struct key keys[] = {
+    {"node.id", K_I32, M(node_id), NULL, 0, INT32_MAX, "1",
+     "id of this broker in Metadata (leader, replicas, isr); also --node-id"},
+    {"log.dirs", K_STR, M(data_dir), NULL, 0, 0, "(required)",
+     "data directory: topics, partition logs, producer ids; also --data-dir"},
+    {"listeners", K_STR, M(listen), NULL, 0, 0, "(required)",
+     "HOST:PORT to listen on; port 0 picks a free port; also --listen"},
+    {"advertised.listeners", K_STR, M(advertised), NULL, 0, 0, "(bound address)",
+     "HOST[:PORT] clients are told to connect to (Metadata); the bound host (the machine's "
+     "hostname when bound to a wildcard address) and port when unset"},
+    {"num.partitions", K_U32, M(num_partitions), NULL, 1, 100000, "1",
+     "partitions of a topic created with partitions = 0"},
+    {"log.segment.bytes", K_TOPIC, 0, "segment.bytes", 0, 0, "1073741824",
+     "default segment.bytes: roll the active segment past this size"},
+    {"log.roll.ms", K_TOPIC, 0, "segment.ms", 0, 0, DAY_MS,
+     "default segment.ms: roll the active segment when it is this old (7 days)"},
+    {"log.segment.ms", K_TOPIC, 0, "segment.ms", 0, 0, DAY_MS, "alias of log.roll.ms"},
+    {"log.retention.ms", K_TOPIC, 0, "retention.ms", 0, 0, DAY_MS,
+     "default retention.ms: delete closed segments whose newest record is older; -1 keeps "
+     "forever"},
+    {"log.retention.bytes", K_TOPIC, 0, "retention.bytes", 0, 0, "-1",
+     "default retention.bytes: delete the oldest closed segments while a partition is "
+     "larger; -1 for no limit"},
+    {"log.flush.interval.messages", K_TOPIC, 0, "flush.messages", 0, 0, "9223372036854775807",
+     "default flush.messages: fsync after this many records; 1 acknowledges a produce only "
+     "once it is on disk"},
+    {"log.flush.interval.ms", K_TOPIC, 0, "flush.ms", 0, 0, "9223372036854775807",
+     "default flush.ms: longest time appended data stays without fsync"},
+    {"log.index.size.max.bytes", K_TOPIC, 0, "segment.index.bytes", 0, 0, "10485760",
+     "default segment.index.bytes: room preallocated for each index file"},
+    {"log.index.interval.bytes", K_TOPIC, 0, "index.interval.bytes", 0, 0, "4096",
+     "default index.interval.bytes: bytes between offset-index entries"},
+    {"message.max.bytes", K_TOPIC, 0, "max.message.bytes", 0, 0, "1048588",
+     "default max.message.bytes: largest record batch a produce may carry"},
+    {"log.retention.check.interval.ms", K_I64, M(retention_check_interval_ms), NULL, 10,
+     INT64_MAX, "300000",
+     "how often retention (and segment.ms rolling) runs over every partition"},
+    {"max.frame.bytes", K_U32, M(max_frame_bytes), NULL, 1024, UINT32_MAX - 8, "104857600",
+     "largest request frame; a longer length prefix gets FRAME_TOO_LARGE and a close"},
+    {"max.connections", K_U32, M(max_connections), NULL, 1, 1000000, "10000",
+     "connections served at once; one more is accepted, sent TOO_MANY_CONNECTIONS, closed"},
+    {"max.inflight.requests.per.connection", K_U32, M(max_inflight), NULL, 1, 100000, "100",
+     "requests read from one connection and not yet answered; beyond it the broker stops "
+     "reading that socket until responses drain (backpressure)"},
+    {"producer.id.expiration.ms", K_I64, M(producer_id_expiration_ms), NULL, 1000, INT64_MAX,
+     "86400000",
+     "idempotent producer state of a partition is dropped after this long without a batch"},
+    {"shutdown.timeout.ms", K_I64, M(shutdown_timeout_ms), NULL, 0, INT64_MAX, "10000",
+     "on SIGTERM, how long to wait for in-flight requests before closing connections"},
+};
+
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+static const struct key *find_key(const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    }
+    return NULL;
+}
+
+void rn_bcfg_init(rn_bcfg_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->node_id = 1;
+    cfg->num_partitions = 1;
+    rn_log_config_default(&cfg->topic_defaults);
+    cfg->retention_check_interval_ms = 300000;
+    cfg->max_frame_bytes = 100u << 20;
+    cfg->max_connections = 10000;
+    cfg->max_inflight = 100;
+    cfg->producer_id_expiration_ms = 86400000;
+    cfg->shutdown_timeout_ms = 10000;
+}
+
+void rn_bcfg_free(rn_bcfg_t *cfg)
+{
+    free(cfg->data_dir);
+    free(cfg->listen);
+    free(cfg->advertised);
+    cfg->data_dir = cfg->listen = cfg->advertised = NULL;
+}
+
+static rn_err_t parse_int(const struct key *k, const char *value, int64_t *out, char *errbuf,
+                          size_t errlen)
+{
+    errno = 0;
+    char *end;
+    long long v = strtoll(value, &end, 10);
+    if (errno || end == value || *end != '\0' || v < k->min || v > k->max) {
+        snprintf(errbuf, errlen,
+                 "bad value '%s' for %s: expected an integer in [%" PRId64 ", %" PRId64 "]",
+                 value, k->name, k->min, k->max);
+        return RN_ERR_BAD_CONFIG;
+    }
+    *out = v;
+    return RN_OK;
+}
+
+rn_err_t rn_bcfg_set(rn_bcfg_t *cfg, const char *name, const char *value, char *errbuf,
+                     size_t errlen)
+{
+    const struct key *k = find_key(name);
+    if (!k) {
+        snprintf(errbuf, errlen,
+                 "unknown config key '%s' (runnel-broker --help lists the keys)", name);
+        return RN_ERR_UNKNOWN_CONFIG;
+    }
+    char *member = (char *)cfg + k->offset;
+    int64_t v = 0;
+    rn_err_t err;
+    switch (k->kind) {
+    case K_STR: {
+        if (!*value) {
+            snprintf(errbuf, errlen, "empty value for %s", name);
+            return RN_ERR_BAD_CONFIG;
+        }
+        char *copy = strdup(value);
+        if (!copy)
+            return RN_ERR_NOMEM;
+        char **slot = (char **)(void *)member;
+        free(*slot);
+        *slot = copy;
+        return RN_OK;
+    }
+    case K_TOPIC: {
+        char inner[256];
+        err = rn_log_config_set(&cfg->topic_defaults, k->topic_key, value, inner, sizeof inner);
+        if (err != RN_OK) {
+            /* inner names the topic key; say which broker key the user wrote. */
+            snprintf(errbuf, errlen, "%s: %s", name, inner);
+            return RN_ERR_BAD_CONFIG;
+        }
+        return RN_OK;
+    }
+    case K_I32:
+        if ((err = parse_int(k, value, &v, errbuf, errlen)) != RN_OK)
+            return err;
+        *(int32_t *)(void *)member = (int32_t)v;
+        return RN_OK;
+    case K_U32:
+        if ((err = parse_int(k, value, &v, errbuf, errlen)) != RN_OK)
+            return err;
+        *(uint32_t *)(void *)member = (uint32_t)v;
+        return RN_OK;
+    case K_I64:
+        if ((err = parse_int(k, value, &v, errbuf, errlen)) != RN_OK)
+            return err;
+        *(int64_t *)(void *)member = v;
+        return RN_OK;
+    }
+    return RN_ERR_INVALID_ARG;
+}
+
+static rn_err_t file_line(void *ctx, const char *key, const char *value, int line, char *errbuf,
+                          size_t errlen)
+{
+    (void)line;
+    return rn_bcfg_set(ctx, key, value, errbuf, errlen);
+}
+
+rn_err_t rn_bcfg_load_file(rn_bcfg_t *cfg, const char *path, char *errbuf, size_t errlen)
+{
+    return rn_kvfile_read(path, file_line, cfg, errbuf, errlen);
+}
+
+rn_err_t rn_bcfg_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hl;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return RN_ERR_BAD_CONFIG;
+        h = s + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return RN_ERR_BAD_CONFIG;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= hostlen)
+        return RN_ERR_BAD_CONFIG;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    errno = 0;
+    char *end;
+    long v = strtol(colon + 1, &end, 10);
+    if (errno || end == colon + 1 || *end != '\0' || v < 0 || v > 65535)
+        return RN_ERR_BAD_CONFIG;
+    *port = (uint16_t)v;
+    return RN_OK;
+}
+
+rn_err_t rn_bcfg_check(const rn_bcfg_t *cfg, char *errbuf, size_t errlen)
+{
+    char host[256];
+    uint16_t port;
+    if (!cfg->data_dir) {
+        snprintf(errbuf, errlen, "no data directory: pass --data-dir DIR (or set log.dirs)");
+        return RN_ERR_BAD_CONFIG;
+    }
+    if (!cfg->listen) {
+        snprintf(errbuf, errlen,
+                 "no listen address: pass --listen HOST:PORT (or set listeners), e.g. "
+                 "--listen 127.0.0.1:9092");
+        return RN_ERR_BAD_CONFIG;
+    }
+    if (rn_bcfg_split_hostport(cfg->listen, host, sizeof host, &port) != RN_OK) {
+        snprintf(errbuf, errlen,
+                 "bad listen address '%s': expected HOST:PORT with PORT in 0..65535, e.g. "
+                 "127.0.0.1:9092", cfg->listen);
+        return RN_ERR_BAD_CONFIG;
+    }
+    if (cfg->advertised && strchr(cfg->advertised, ':') &&
+        rn_bcfg_split_hostport(cfg->advertised, host, sizeof host, &port) != RN_OK) {
+        snprintf(errbuf, errlen,
+                 "bad advertised.listeners '%s': expected HOST or HOST:PORT", cfg->advertised);
+        return RN_ERR_BAD_CONFIG;
+    }
+    /* A produce must fit in a frame with room for the request around its batch. */
+    if ((uint64_t)cfg->topic_defaults.max_message_bytes + 4096 > cfg->max_frame_bytes) {
+        snprintf(errbuf, errlen,
+                 "message.max.bytes (%" PRIu32 ") must be at least 4096 below max.frame.bytes "
+                 "(%" PRIu32 "): raise max.frame.bytes or lower message.max.bytes",
+                 cfg->topic_defaults.max_message_bytes, cfg->max_frame_bytes);
+        return RN_ERR_BAD_CONFIG;
+    }
+    return RN_OK;
+}
+
+void rn_bcfg_print_keys(FILE *out)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        fprintf(out, "  %s (default %s)\n      %s\n", keys[i].name, keys[i].def, keys[i].doc);
+}

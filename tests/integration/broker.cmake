@@ -1,0 +1,15 @@
+# runnel-broker integration tests: real broker processes on loopback, raw frames (rawclient.c),
+# no librunnel. Each program starts its own brokers in fresh data directories.
+add_library(rn_rawclient STATIC rawclient.c)
+target_link_libraries(rn_rawclient PUBLIC rn_harness rn_proto)
+
+foreach(t api badinput idempotence longpoll restart retention limits)
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_broker_${t}.c)
+    runnel_integration_test(broker_${t} SOURCES test_broker_${t}.c LIBS rn_rawclient TIMEOUT 120)
+  endif()
+endforeach()
+
+# The producer-state module driven directly: no broker process, only its library.
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_broker_pstate.c)
+  runnel_integration_test(broker_pstate SOURCES test_broker_pstate.c LIBS rn_broker TIMEOUT 60)
+endif()

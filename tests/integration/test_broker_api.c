@@ -1,0 +1,423 @@
+/*
+ * test_broker_api.c - every API of runnel-broker over raw frames: ApiVersions, Metadata,
+ * CreateTopics validation, Produce/Fetch round trips, ListOffsets, InitProducerId,
+ * DeleteTopics, pipelining order, acks=0, and the command line's exit codes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "rawclient.h"
+
+typedef struct fixture {
+    char *dir;
+    char data[600];
+    rn_hbroker_t b;
+    rn_rc_t c;
+} fixture_t;
+
+static fixture_t *start(const char *const *settings)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    f->dir = rn_h_tmpdir("broker-api");
+    snprintf(f->data, sizeof f->data, "%s/data", f->dir);
+    assert_int_equal(rn_rc_broker_start(&f->b, f->data, settings), 0);
+    assert_int_equal(rn_rc_connect(&f->c, f->b.addr), 0);
+    return f;
+}
+
+static void stop(fixture_t *f)
+{
+    rn_rc_close(&f->c);
+    int status = rn_h_broker_stop(&f->b);
+    if (status != 0)
+        rn_h_broker_dump_log(&f->b);
+    assert_int_equal(status, 0);
+    rn_h_broker_release(&f->b);
+    rn_h_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+}
+
+static void produce_values(rn_rc_t *c, const char *topic, uint32_t part, int batches, int per,
+                           const char *prefix)
+{
+    for (int i = 0; i < batches; i++) {
+        rn_buf_t b = RN_BUF_INIT;
+        rn_rc_make_batch(&b, -1, -1, -1, per, prefix, i * per);
+        int64_t base = -1;
+        assert_int_equal(rn_rc_produce(c, topic, part, 1, b.data, b.len, &base), 0);
+        rn_buf_free(&b);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void test_api_versions(void **state)
+{
+    (void)state;
+    fixture_t *f = start(NULL);
+    Runnel__ApiVersionsRequest body = RUNNEL__API_VERSIONS_REQUEST__INIT;
+    Runnel__Request req = RUNNEL__REQUEST__INIT;
+    req.body_case = RUNNEL__REQUEST__BODY_API_VERSIONS;
+    req.api_versions = &body;
+    Runnel__Response *r = rn_rc_call(&f->c, &req, RUNNEL__API_KEY__API_VERSIONS, 5000);
+    assert_non_null(r);
+    assert_int_equal(r->error, 0);
+    assert_int_equal(r->body_case, RUNNEL__RESPONSE__BODY_API_VERSIONS);
+    assert_int_equal(r->api_versions->n_apis, 8);
+    for (size_t i = 0; i < 8; i++) {
+        assert_int_equal(r->api_versions->apis[i]->api, (int)i + 1);
+        assert_int_equal(r->api_versions->apis[i]->max_version, 0);
+    }
+    rn_rc_free(r);
+    stop(f);
+}
+
+static void test_create_topic_validation(void **state)
+{
+    (void)state;
+    const char *settings[] = {"num.partitions=3", NULL};
+    fixture_t *f = start(settings);
+    char msg[512], longname[251];
+    memset(longname, 'a', 250);
+    longname[250] = '\0';
+    const char *bad[] = {"", ".", "..", "a/b", "sp ace", "ü", longname};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(rn_rc_create_topic(&f->c, bad[i], 1, 1, NULL, msg, sizeof msg),
+                         RUNNEL__ERROR_CODE__ERR_INVALID_TOPIC);
+    longname[249] = '\0';
+    assert_int_equal(rn_rc_create_topic(&f->c, longname, 1, 1, NULL, msg, sizeof msg), 0);
+    assert_int_equal(rn_rc_create_topic(&f->c, "t", 1, 2, NULL, msg, sizeof msg),
+                     RUNNEL__ERROR_CODE__ERR_INVALID_REPLICATION_FACTOR);
+    const char *badcfg[] = {"retention.ms=soon", NULL};
+    assert_int_equal(rn_rc_create_topic(&f->c, "t", 1, 1, badcfg, msg, sizeof msg),
+                     RUNNEL__ERROR_CODE__ERR_INVALID_CONFIG);
+    assert_non_null(strstr(msg, "retention.ms"));
+    const char *unknown[] = {"cleanup.policy.x=1", NULL};
+    assert_int_equal(rn_rc_create_topic(&f->c, "t", 1, 1, unknown, msg, sizeof msg),
+                     RUNNEL__ERROR_CODE__ERR_INVALID_CONFIG);
+    const char *good[] = {"retention.ms=12345", "flush.messages=1", NULL};
+    assert_int_equal(rn_rc_create_topic(&f->c, "t.A_b-9", 0, 0, good, msg, sizeof msg), 0);
+    assert_int_equal(rn_rc_create_topic(&f->c, "t.A_b-9", 1, 1, NULL, msg, sizeof msg),
+                     RUNNEL__ERROR_CODE__ERR_TOPIC_ALREADY_EXISTS);
+
+    /* Metadata: num.partitions applied, leader/replicas/isr = node 1, overrides visible. */
+    char *names[] = {"t.A_b-9", "missing"};
+    Runnel__MetadataRequest body = RUNNEL__METADATA_REQUEST__INIT;
+    body.n_topics = 2;
+    body.topics = names;
+    Runnel__Request req = RUNNEL__REQUEST__INIT;
+    req.body_case = RUNNEL__REQUEST__BODY_METADATA;
+    req.metadata = &body;
+    Runnel__Response *r = rn_rc_call(&f->c, &req, RUNNEL__API_KEY__API_METADATA, 5000);
+    assert_non_null(r);
+    Runnel__MetadataResponse *m = r->metadata;
+    assert_int_equal(m->n_brokers, 1);
+    assert_int_equal(m->brokers[0]->node_id, 1);
+    assert_string_equal(m->brokers[0]->host, "127.0.0.1");
+    char port[16];
+    snprintf(port, sizeof port, "%u", m->brokers[0]->port);
+    assert_string_equal(port, strrchr(f->b.addr, ':') + 1);
+    assert_int_equal(m->n_topics, 2);
+    Runnel__TopicMetadata *t = m->topics[0];
+    assert_int_equal(t->error, 0);
+    assert_int_equal(t->n_partitions, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(t->partitions[i]->partition, i);
+        assert_int_equal(t->partitions[i]->leader, 1);
+        assert_int_equal(t->partitions[i]->n_replicas, 1);
+        assert_int_equal(t->partitions[i]->replicas[0], 1);
+        assert_int_equal(t->partitions[i]->n_isr, 1);
+    }
+    bool seen = false;
+    for (size_t i = 0; i < t->n_configs; i++)
+        seen |= strcmp(t->configs[i]->key, "retention.ms") == 0 &&
+                strcmp(t->configs[i]->value, "12345") == 0;
+    assert_true(seen);
+    assert_int_equal(m->topics[1]->error, RUNNEL__ERROR_CODE__ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    rn_rc_free(r);
+    stop(f);
+}
+
+static void test_produce_fetch_list_offsets(void **state)
+{
+    (void)state;
+    fixture_t *f = start(NULL);
+    assert_int_equal(rn_rc_create_topic(&f->c, "rt", 2, 1, NULL, NULL, 0), 0);
+    int64_t before = 0;
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        before = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - 1;
+    }
+    produce_values(&f->c, "rt", 1, 10, 5, "v");
+    rn_rc_rec_t recs[100];
+    assert_int_equal(rn_rc_fetch_all(&f->c, "rt", 1, 0, recs, 100), 50);
+    for (int i = 0; i < 50; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "v-%d", i);
+        assert_int_equal(recs[i].offset, (uint64_t)i);
+        assert_string_equal(recs[i].value, want);
+    }
+    /* Partition 0 stays empty; a fetch at its end is empty and not an error. */
+    assert_int_equal(rn_rc_fetch_all(&f->c, "rt", 0, 0, recs, 100), 0);
+
+    assert_int_equal(rn_rc_list_offset(&f->c, "rt", 1, -2), 0);
+    assert_int_equal(rn_rc_list_offset(&f->c, "rt", 1, -1), 50);
+    assert_int_equal(rn_rc_list_offset(&f->c, "rt", 1, before), 0);
+    assert_int_equal(rn_rc_list_offset(&f->c, "rt", 1, before + 3600 * 1000), 50);
+    assert_int_equal(rn_rc_list_offset(&f->c, "rt", 7, -1),
+                     -1 - RUNNEL__ERROR_CODE__ERR_UNKNOWN_TOPIC_OR_PARTITION);
+
+    /* Out of range: the error carries the bounds. */
+    Runnel__Response *r = rn_rc_fetch(&f->c, "rt", 1, 51, 0, 0, 0, 0, 5000);
+    Runnel__FetchPartitionData *p = rn_rc_fetch_part(r);
+    assert_non_null(p);
+    assert_int_equal(p->error, RUNNEL__ERROR_CODE__ERR_OFFSET_OUT_OF_RANGE);
+    assert_int_equal(p->log_start_offset, 0);
+    assert_int_equal(p->high_watermark, 50);
+    rn_rc_free(r);
+
+    /* partition_max_bytes 1: exactly the first whole batch (KIP-74); a fetch from inside a
+     * batch returns that batch. */
+    r = rn_rc_fetch(&f->c, "rt", 1, 7, 1, 0, 0, 0, 5000);
+    p = rn_rc_fetch_part(r);
+    assert_non_null(p);
+    assert_int_equal(p->error, 0);
+    assert_int_equal(rn_rc_decode(p->records.data, p->records.len, recs, 100), 5);
+    assert_int_equal(recs[0].offset, 5);
+    rn_rc_free(r);
+    stop(f);
+}
+
+static void test_pipelining_and_acks0(void **state)
+{
+    (void)state;
+    fixture_t *f = start(NULL);
+    assert_int_equal(rn_rc_create_topic(&f->c, "pipe", 1, 1, NULL, NULL, 0), 0);
+    rn_buf_t batch = RN_BUF_INIT;
+    rn_rc_make_batch(&batch, -1, -1, -1, 3, "p", 0);
+    /* 300 requests without reading: every answered one comes back, in order. */
+    int64_t expect[300];
+    int nexp = 0;
+    for (int i = 0; i < 300; i++) {
+        Runnel__ProducePartition pp = RUNNEL__PRODUCE_PARTITION__INIT, *ppp = &pp;
+        pp.records.data = batch.data;
+        pp.records.len = batch.len;
+        Runnel__ProduceTopic pt = RUNNEL__PRODUCE_TOPIC__INIT, *ptp = &pt;
+        pt.name = "pipe";
+        pt.n_partitions = 1;
+        pt.partitions = &ppp;
+        Runnel__ProduceRequest body = RUNNEL__PRODUCE_REQUEST__INIT;
+        body.acks = i % 3 == 0 ? 0 : 1;
+        body.n_topics = 1;
+        body.topics = &ptp;
+        Runnel__MetadataRequest md = RUNNEL__METADATA_REQUEST__INIT;
+        Runnel__Request req = RUNNEL__REQUEST__INIT;
+        Runnel__ApiKey api;
+        if (i % 5 == 4) {
+            req.body_case = RUNNEL__REQUEST__BODY_METADATA;
+            req.metadata = &md;
+            api = RUNNEL__API_KEY__API_METADATA;
+        } else {
+            req.body_case = RUNNEL__REQUEST__BODY_PRODUCE;
+            req.produce = &body;
+            api = RUNNEL__API_KEY__API_PRODUCE;
+        }
+        int64_t cid = rn_rc_send(&f->c, &req, api);
+        assert_true(cid > 0);
+        if (api != RUNNEL__API_KEY__API_PRODUCE || body.acks != 0)
+            expect[nexp++] = cid;
+    }
+    int64_t last_offset = -1;
+    for (int i = 0; i < nexp; i++) {
+        Runnel__Response *r = rn_rc_recv(&f->c, 10000);
+        assert_non_null(r);
+        if (r->correlation_id != expect[i])
+            fprintf(stderr, "response %d: cid %u, expected %lld\n", i, r->correlation_id,
+                    (long long)expect[i]);
+        assert_int_equal(r->correlation_id, expect[i]);
+        if (r->body_case == RUNNEL__RESPONSE__BODY_PRODUCE) {
+            int64_t off = r->produce->topics[0]->partitions[0]->base_offset;
+            assert_true(off > last_offset);
+            last_offset = off;
+        }
+        rn_rc_free(r);
+    }
+    int produced = 0;
+    for (int i = 0; i < 300; i++)
+        produced += i % 5 != 4;
+    assert_int_equal(rn_rc_list_offset(&f->c, "pipe", 0, -1), produced * 3);
+    rn_buf_free(&batch);
+    stop(f);
+}
+
+static void test_init_producer_id_unique_across_restart(void **state)
+{
+    (void)state;
+    fixture_t *f = start(NULL);
+    int64_t seen[2000];
+    int n = 0;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < (round == 1 ? 1200 : 5); i++) {
+            Runnel__InitProducerIdRequest body = RUNNEL__INIT_PRODUCER_ID_REQUEST__INIT;
+            body.producer_id = -1;
+            body.producer_epoch = -1;
+            Runnel__Request req = RUNNEL__REQUEST__INIT;
+            req.body_case = RUNNEL__REQUEST__BODY_INIT_PRODUCER_ID;
+            req.init_producer_id = &body;
+            Runnel__Response *r = rn_rc_call(&f->c, &req, RUNNEL__API_KEY__API_INIT_PRODUCER_ID,
+                                              5000);
+            assert_non_null(r);
+            assert_int_equal(r->error, 0);
+            assert_int_equal(r->init_producer_id->producer_epoch, 0);
+            int64_t id = r->init_producer_id->producer_id;
+            assert_true(id >= 0);
+            for (int j = 0; j < n; j++)
+                assert_true(seen[j] != id);
+            seen[n++] = id;
+            rn_rc_free(r);
+        }
+        /* Restart: clean the second time, a crash the third; ids stay unique. */
+        rn_rc_close(&f->c);
+        if (round == 0)
+            assert_int_equal(rn_h_broker_stop(&f->b), 0);
+        else
+            rn_h_broker_kill(&f->b);
+        assert_int_equal(rn_rc_broker_restart(&f->b), 0);
+        assert_int_equal(rn_rc_connect(&f->c, f->b.addr), 0);
+    }
+    /* An issued id with its epoch gets the next epoch. */
+    Runnel__InitProducerIdRequest body = RUNNEL__INIT_PRODUCER_ID_REQUEST__INIT;
+    body.producer_id = seen[0];
+    body.producer_epoch = 0;
+    Runnel__Request req = RUNNEL__REQUEST__INIT;
+    req.body_case = RUNNEL__REQUEST__BODY_INIT_PRODUCER_ID;
+    req.init_producer_id = &body;
+    Runnel__Response *r = rn_rc_call(&f->c, &req, RUNNEL__API_KEY__API_INIT_PRODUCER_ID, 5000);
+    assert_non_null(r);
+    assert_int_equal(r->init_producer_id->producer_id, seen[0]);
+    assert_int_equal(r->init_producer_id->producer_epoch, 1);
+    rn_rc_free(r);
+    stop(f);
+}
+
+static void test_delete_and_recreate(void **state)
+{
+    (void)state;
+    fixture_t *f = start(NULL);
+    assert_int_equal(rn_rc_create_topic(&f->c, "gone", 1, 1, NULL, NULL, 0), 0);
+    produce_values(&f->c, "gone", 0, 3, 2, "g");
+    assert_int_equal(rn_rc_delete_topic(&f->c, "gone"), 0);
+    assert_int_equal(rn_rc_delete_topic(&f->c, "gone"),
+                     RUNNEL__ERROR_CODE__ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    rn_buf_t b = RN_BUF_INIT;
+    rn_rc_make_batch(&b, -1, -1, -1, 1, "x", 0);
+    assert_int_equal(rn_rc_produce(&f->c, "gone", 0, 1, b.data, b.len, NULL),
+                     RUNNEL__ERROR_CODE__ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    char path[700];
+    snprintf(path, sizeof path, "%s/gone-0", f->data);
+    assert_int_not_equal(access(path, F_OK), 0);
+    assert_int_equal(rn_rc_create_topic(&f->c, "gone", 1, 1, NULL, NULL, 0), 0);
+    assert_int_equal(rn_rc_list_offset(&f->c, "gone", 0, -1), 0);
+    /* Topics survive a restart; deleted ones stay deleted. */
+    assert_int_equal(rn_rc_create_topic(&f->c, "kept", 4, 1, NULL, NULL, 0), 0);
+    assert_int_equal(rn_rc_delete_topic(&f->c, "gone"), 0);
+    rn_rc_close(&f->c);
+    assert_int_equal(rn_h_broker_stop(&f->b), 0);
+    assert_int_equal(rn_rc_broker_restart(&f->b), 0);
+    assert_int_equal(rn_rc_connect(&f->c, f->b.addr), 0);
+    assert_int_equal(rn_rc_list_offset(&f->c, "kept", 3, -1), 0);
+    assert_int_equal(rn_rc_list_offset(&f->c, "gone", 0, -1),
+                     -1 - RUNNEL__ERROR_CODE__ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    rn_buf_free(&b);
+    stop(f);
+}
+
+static int run_broker(const char *const *extra, const char *err_path)
+{
+    char *argv[32];
+    int n = 0;
+    argv[n++] = (char *)rn_h_bin("RUNNEL_BROKER_BIN");
+    for (int i = 0; extra[i]; i++)
+        argv[n++] = (char *)extra[i];
+    argv[n] = NULL;
+    return rn_h_run(argv, NULL, NULL, err_path, 20);
+}
+
+static bool file_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return strstr(buf, needle) != NULL;
+}
+
+static void test_command_line(void **state)
+{
+    (void)state;
+    char *dir = rn_h_tmpdir("broker-cli");
+    char data[600], err[700], cfg[700];
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(err, sizeof err, "%s/stderr", dir);
+    snprintf(cfg, sizeof cfg, "%s/broker.conf", dir);
+    const char *help[] = {"--help", NULL};
+    assert_int_equal(run_broker(help, err), 0);
+    const char *version[] = {"--version", NULL};
+    assert_int_equal(run_broker(version, err), 0);
+    const char *bogus[] = {"--data-dir", data, "--listen", "127.0.0.1:0", "--bogus", NULL};
+    assert_int_equal(run_broker(bogus, err), 2);
+    assert_true(file_contains(err, "--bogus"));
+    const char *nolisten[] = {"--data-dir", data, NULL};
+    assert_int_equal(run_broker(nolisten, err), 2);
+    assert_true(file_contains(err, "--listen"));
+    const char *badset[] = {"--data-dir", data, "--listen", "127.0.0.1:0", "--set",
+                            "no.such.key=1", NULL};
+    assert_int_equal(run_broker(badset, err), 2);
+    assert_true(file_contains(err, "no.such.key"));
+    const char *badval[] = {"--data-dir", data, "--listen", "127.0.0.1:0", "--set",
+                            "max.connections=-5", NULL};
+    assert_int_equal(run_broker(badval, err), 2);
+    assert_true(file_contains(err, "max.connections"));
+    FILE *f = fopen(cfg, "w");
+    fprintf(f, "# a comment\nnum.partitions=2\n\nlog.retention.ms=twelve\n");
+    fclose(f);
+    const char *badfile[] = {"--data-dir", data, "--listen", "127.0.0.1:0", "--config", cfg,
+                             NULL};
+    assert_int_equal(run_broker(badfile, err), 2);
+    char where[720];
+    snprintf(where, sizeof where, "%s:4", cfg);
+    assert_true(file_contains(err, where));
+    const char *badport[] = {"--data-dir", data, "--listen", "127.0.0.1:99999", NULL};
+    assert_int_equal(run_broker(badport, err), 2);
+    rn_h_rmtree(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_api_versions),
+        cmocka_unit_test(test_create_topic_validation),
+        cmocka_unit_test(test_produce_fetch_list_offsets),
+        cmocka_unit_test(test_pipelining_and_acks0),
+        cmocka_unit_test(test_init_producer_id_unique_across_restart),
+        cmocka_unit_test(test_delete_and_recreate),
+        cmocka_unit_test(test_command_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
