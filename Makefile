@@ -4,18 +4,23 @@ SAN_BUILD  ?= build-sanitize
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_OPTS ?=
 
-.PHONY: all build deps test sanitize bench fuzz clean
+.PHONY: all build deps demo test sanitize bench fuzz clean
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
 
+# A failed configure leaves a CMakeCache.txt behind; remove it so the next make configures again.
 $(BUILD)/CMakeCache.txt:
-	@cmake -S . -B $(BUILD) -DRUNNEL_WERROR=ON $(CMAKE_OPTS) >/dev/null
+	@cmake -S . -B $(BUILD) -DRUNNEL_WERROR=ON $(CMAKE_OPTS) >/dev/null || \
+		{ rm -f $(BUILD)/CMakeCache.txt; exit 1; }
 
 build: $(BUILD)/CMakeCache.txt
 	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: deps build
+	@scripts/demo.sh $(BUILD)
 
 test: deps build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

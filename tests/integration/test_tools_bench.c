@@ -1,0 +1,166 @@
+/*
+ * test_tools_bench.c - runnel-bench against a real broker: every workload finishes, and with
+ * --json its last line is one JSON object with the fields scripts read. Not a performance
+ * test: the figures only have to be there and be sane.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "test_tools_util.h"
+
+#define BENCH "RUNNEL_BENCH_BIN"
+
+static rn_hbroker_t broker;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    return tt_broker_start(&broker);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    int status = tt_broker_stop(&broker);
+    tt_cleanup();
+    return status == 0 ? 0 : -1;
+}
+
+/* The number in field of the JSON object line; fails the test when it is missing. */
+static double field(const char *line, const char *name)
+{
+    const char *v;
+    size_t vl;
+    rn_json_kind_t kind;
+    rn_err_t err = rn_json_find_field(line, strlen(line), name, &v, &vl, &kind);
+    if (err != RN_OK)
+        fprintf(stderr, "no field '%s' in: %s\n", name, line);
+    assert_int_equal(err, RN_OK);
+    assert_int_equal(kind, RN_JSON_NUMBER);
+    return strtod(v, NULL);
+}
+
+/* Checks the last line of r's stdout and returns it in buf. */
+static void check_json(const tt_run_t *r, char *buf, size_t len, bool latency)
+{
+    if (r->status != 0)
+        tt_dump("runnel-bench", r);
+    assert_int_equal(r->status, 0);
+    tt_last_line(r->out, buf, len);
+    assert_true(buf[0] == '{' && buf[strlen(buf) - 1] == '}');
+    assert_true(field(buf, "records_per_sec") > 0);
+    assert_true(field(buf, "mb_per_sec") > 0);
+    if (latency) {
+        double p50 = field(buf, "p50_us"), p99 = field(buf, "p99_us");
+        double p999 = field(buf, "p999_us"), max = field(buf, "max_us");
+        assert_true(p50 > 0 && p50 <= p99 && p99 <= p999 && p999 <= max * 1.01);
+    }
+}
+
+static void test_produce_json(void **state)
+{
+    (void)state;
+    char line[1024];
+    tt_run_t r = tt_run(BENCH, NULL, "produce", "-t", "bench", "--messages", "20000", "--size",
+                        "100", "--acks", "1", "--json", NULL);
+    check_json(&r, line, sizeof line, true);
+    assert_int_equal((int)field(line, "records"), 20000);
+    assert_int_equal((int)field(line, "failed"), 0);
+    assert_non_null(strstr(r.out, "records/s"));
+    tt_run_free(&r);
+
+    r = tt_run(BENCH, NULL, "produce", "-t", "bench", "--messages", "300", "--size", "100",
+               "--inflight", "1", "--json", NULL);
+    check_json(&r, line, sizeof line, true);
+    assert_int_equal((int)field(line, "records"), 300);
+    tt_run_free(&r);
+
+    r = tt_run(BENCH, NULL, "produce", "-t", "bench", "--messages", "5000", "--size", "1000",
+               "--compression", "zstd", "--linger-ms", "1", "--batch-size", "32768", "--acks",
+               "all", "--inflight", "64", "--json", NULL);
+    check_json(&r, line, sizeof line, true);
+    tt_run_free(&r);
+}
+
+static void test_consume_json(void **state)
+{
+    (void)state;
+    char line[1024];
+    /* After test_produce_json: 25,300 records in 'bench'. */
+    tt_run_t r = tt_run(BENCH, NULL, "consume", "-t", "bench", "--json", NULL);
+    check_json(&r, line, sizeof line, false);
+    assert_int_equal((int)field(line, "records"), 25300);
+    tt_run_free(&r);
+}
+
+static void test_latency_json(void **state)
+{
+    (void)state;
+    char line[1024];
+    tt_run_t r = tt_run(BENCH, NULL, "latency", "-t", "e2e", "--partitions", "2", "--rate", "2000",
+                        "--duration", "1", "--size", "64", "--json", NULL);
+    check_json(&r, line, sizeof line, true);
+    assert_int_equal((int)field(line, "records"), 2000);
+    assert_int_equal((int)field(line, "failed"), 0);
+    assert_non_null(strstr(r.out, "end-to-end latency"));
+    tt_run_free(&r);
+}
+
+static void test_bad_flags(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *args[6];
+        const char *must_name;
+    } cases[] = {
+        {{"produce", "-t", "x", "--size", "abc", NULL}, "--size"},
+        {{"produce", "-t", "x", "--bogus", NULL}, "--bogus"},
+        {{"produce", "-t", "x", "--messages", NULL}, "--messages"},
+        {{"latency", "-t", "x", "--size", "8", NULL}, "--size"},
+        {{"latency", "-t", "x", "--rate", "-1", NULL}, "--rate"},
+        {{"produce", "--acks", "7", "-t", "x", NULL}, "--acks"},
+        {{"produce", NULL}, "-t"},
+        {{"sprint", NULL}, "sprint"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const char *const *a = cases[c].args;
+        tt_run_t r = tt_run(BENCH, NULL, a[0], a[1], a[2], a[3], a[4], a[5], NULL);
+        bool ok = r.status == 2 && strstr(r.err, cases[c].must_name);
+        if (!ok) {
+            fprintf(stderr, "case %zu: want exit 2 naming '%s'\n", c, cases[c].must_name);
+            tt_dump(a[0], &r);
+        }
+        assert_true(ok);
+        tt_run_free(&r);
+    }
+    tt_run_t r = tt_run(BENCH, NULL, "--help", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "Usage: runnel-bench"));
+    tt_run_free(&r);
+    r = tt_run(BENCH, NULL, "produce", "--help", NULL);
+    assert_int_equal(r.status, 0);
+    tt_run_free(&r);
+    r = tt_run(BENCH, NULL, "--version", NULL);
+    assert_int_equal(r.status, 0);
+    assert_memory_equal(r.out, "runnel-bench ", 13);
+    tt_run_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_flags),
+        cmocka_unit_test(test_produce_json),
+        cmocka_unit_test(test_consume_json),
+        cmocka_unit_test(test_latency_json),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
