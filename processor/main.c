@@ -2,7 +2,7 @@
  * runnel-processor - runs one streaming SQL job (see docs/processor.md).
  *
  *   runnel-processor --job FILE [-b BROKERS] [--state-dir DIR] [--set key=value]…
- *                    [--bounded] [--check] [--input FILE] [--log-level LEVEL]
+ *                    [-X key=value]… [--bounded] [--check] [--input FILE] [--log-level LEVEL]
  *
  * Exit status: 0 done (or stopped by SIGINT/SIGTERM after a final checkpoint), 1 the job
  * failed while running, 2 bad usage or a job file with errors.
@@ -15,6 +15,7 @@
 
 #include "kvfile.h"
 #include "logging.h"
+#include "broker_io.h"
 #include "runtime.h"
 #include "sql/plan.h"
 
@@ -43,6 +44,8 @@ static void usage(FILE *out)
             "  --bounded           read each partition up to its end offset at start, close every\n"
             "                      window, commit and exit (backfills, tests, benchmarks)\n"
             "  --check             parse and plan the job, print the plan, exit\n"
+            "  -X KEY=VALUE        a librunnel setting for the job's consumer and producer\n"
+            "                      (fetch.max.bytes, linger.ms, compression.type, …; repeatable)\n"
             "  --input FILE        read JSON lines from FILE (one partition) instead of a topic\n"
             "  --log-level LEVEL   debug, info, warn or error (default info)\n"
             "  --help, --version\n");
@@ -78,15 +81,45 @@ static int apply_set(rn_plan_t *plan, settings_t *s, const char *pair)
     return rc;
 }
 
+/*
+ * librunnel's config for the job's consumer, admin and producer: the brokers, a client.id
+ * naming the job, and auto.offset.reset=earliest (a partition without a committed offset is
+ * read from its start: the job's table covers the whole topic), then the user's -X settings.
+ */
+static rn_conf_t *client_conf(const rn_plan_t *plan, const char *brokers, const char **xsets,
+                              int nxsets)
+{
+    rn_conf_t *c = rn_conf_new();
+    char err[512], id[300];
+    snprintf(id, sizeof id, "runnel-processor-%s", plan->job);
+    if (!c || rn_conf_set(c, "bootstrap.servers", brokers ? brokers : "127.0.0.1:9092", err,
+                          sizeof err) != RN_OK ||
+        rn_conf_set(c, "client.id", id, err, sizeof err) != RN_OK ||
+        rn_conf_set(c, "auto.offset.reset", "earliest", err, sizeof err) != RN_OK) {
+        fprintf(stderr, "runnel-processor: -b %s: %s\n", brokers ? brokers : "", err);
+        rn_conf_free(c);
+        return NULL;
+    }
+    for (int i = 0; i < nxsets; i++) {
+        if (rn_conf_set_pair(c, xsets[i], err, sizeof err) != RN_OK) {
+            fprintf(stderr, "runnel-processor: -X %s: %s\n", xsets[i], err);
+            rn_conf_free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
 int main(int argc, char **argv)
 {
     const char *job = NULL, *brokers = getenv("RUNNEL_BROKERS"), *state_dir = NULL;
     const char *input = NULL;
-    const char *sets[64];
-    int nsets = 0;
+    const char *sets[64], *xsets[64];
+    int nsets = 0, nxsets = 0;
     bool bounded = false, check = false;
     static const struct option opts[] = {
         {"job", required_argument, NULL, 'j'}, {"brokers", required_argument, NULL, 'b'},
+        {"property", required_argument, NULL, 'X'},
         {"state-dir", required_argument, NULL, 's'}, {"set", required_argument, NULL, 'S'},
         {"bounded", no_argument, NULL, 'B'}, {"check", no_argument, NULL, 'c'},
         {"input", required_argument, NULL, 'i'}, {"log-level", required_argument, NULL, 'l'},
@@ -94,7 +127,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "b:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:X:h", opts, NULL)) != -1) {
         switch (c) {
         case 'j': job = optarg; break;
         case 'b': brokers = optarg; break;
@@ -105,6 +138,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             sets[nsets++] = optarg;
+            break;
+        case 'X':
+            if (nxsets == 64) {
+                fprintf(stderr, "runnel-processor: too many -X\n");
+                return 2;
+            }
+            xsets[nxsets++] = optarg;
             break;
         case 'B': bounded = true; break;
         case 'c': check = true; break;
@@ -140,8 +180,14 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    rn_conf_t *client = client_conf(plan, brokers, xsets, nxsets);
+    if (!client) {
+        rn_plan_free(plan);
+        return 2;
+    }
     if (check) {
         rn_plan_print(plan, stdout);
+        rn_conf_free(client);
         rn_plan_free(plan);
         return 0;
     }
@@ -151,23 +197,40 @@ int main(int argc, char **argv)
         state_dir = default_dir;
     }
     rn_memsrc_t *mem = NULL;
+    rn_brksrc_t *brk = NULL;
+    rn_pub_t *pub = NULL;
     rn_source_t source;
+    rn_sink_io_t sink_io = {.out = stdout};
+    int status = 2;
     if (input) {
         if (rn_memsrc_new(plan->topic, 1, &mem) != RN_OK ||
             rn_memsrc_load_lines(mem, input, err, sizeof err) != RN_OK) {
             fprintf(stderr, "runnel-processor: %s\n", err);
-            rn_memsrc_free(mem);
-            rn_plan_free(plan);
-            return 2;
+            goto done;
         }
         source = rn_memsrc_source(mem);
     } else {
-        fprintf(stderr, "runnel-processor: reading topic '%s' from %s needs the broker source "
-                        "(librunnel's consumer), which this build does not have yet; "
-                        "use --input FILE to run the job over a file of JSON lines\n",
-                plan->topic, brokers ? brokers : "127.0.0.1:9092");
-        rn_plan_free(plan);
-        return 2;
+        if (rn_brksrc_new(client, &brk, err, sizeof err) != RN_OK) {
+            fprintf(stderr, "runnel-processor: %s\n", err);
+            goto done;
+        }
+        source = rn_brksrc_source(brk);
+    }
+    /* The TOPIC sink and the dead-letter topic share one idempotent producer. */
+    bool wants_topic = plan->sink_kind == RN_SINK_TOPIC;
+    if (wants_topic && input) {
+        fprintf(stderr, "runnel-processor: a TOPIC sink needs brokers; --input reads a file "
+                        "but cannot publish (use -b, or a SQLITE/POSTGRES/STDOUT sink)\n");
+        goto done;
+    }
+    if ((wants_topic || plan->dead_letter_topic) && !input) {
+        if (rn_pub_new(client, &pub, err, sizeof err) != RN_OK) {
+            fprintf(stderr, "runnel-processor: %s\n", err);
+            goto done;
+        }
+        rn_pub_set_source_topic(pub, plan->topic);
+        if (wants_topic)
+            sink_io = rn_pub_sink_io(pub);
     }
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
@@ -176,8 +239,16 @@ int main(int argc, char **argv)
     rn_job_config_t cfg = {
         .plan = plan, .state_dir = state_dir, .checkpoint_interval_ms = s.checkpoint_interval_ms,
         .bounded = bounded || input, .clock = rn_clock_system(), .source = source,
-        .stop = &g_stop,
+        .sink_io = sink_io, .stop = &g_stop,
     };
+    if (pub && plan->dead_letter_topic) {
+        cfg.dead_letter = rn_pub_dead_letter;
+        cfg.dead_letter_flush = rn_pub_flush;
+        cfg.dead_letter_ctx = pub;
+    } else if (plan->dead_letter_topic) {
+        RN_WARN("processor", "dead.letter.topic '%s' needs brokers; with --input, bad and late "
+                "records are only counted and logged", plan->dead_letter_topic);
+    }
     rn_job_stats_t st;
     rn_err_t rc = rn_job_run(&cfg, &st, err, sizeof err);
     if (rc != RN_OK)
@@ -187,7 +258,12 @@ int main(int argc, char **argv)
                 "checkpoint %llu", plan->job, (unsigned long long)st.records,
                 (unsigned long long)st.malformed, (unsigned long long)st.late,
                 (unsigned long long)(st.upserts + st.deletes), (unsigned long long)st.epoch);
+    status = rc == RN_OK ? 0 : 1;
+done:
+    rn_pub_free(pub);
+    rn_brksrc_free(brk);
     rn_memsrc_free(mem);
+    rn_conf_free(client);
     rn_plan_free(plan);
-    return rc == RN_OK ? 0 : 1;
+    return status;
 }

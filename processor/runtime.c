@@ -212,18 +212,31 @@ static rn_err_t checkpoint(job_t *j)
     rn_err_t err = RN_OK;
     if (p->emit == RN_EMIT_EVERY && p->every_ms == 0 && (err = rn_agop_emit_changes(j->op)) != RN_OK)
         return err;
+    if (j->cfg->dead_letter_flush && (err = j->cfg->dead_letter_flush(j->cfg->dead_letter_ctx)) != RN_OK)
+        return fail(j, err, "writing to the dead-letter topic '%s': %s",
+                    p->dead_letter_topic ? p->dead_letter_topic : "?", rn_err_str(err));
     if ((err = encode_state(j)) != RN_OK)
         return fail(j, err, "encoding the state snapshot: %s", rn_err_str(err));
     uint64_t next = j->epoch + 1;
-    if ((err = rn_snap_write(j->cfg->state_dir, next, j->snap.data, j->snap.len, j->errbuf,
-                             j->errlen)) != RN_OK)
-        return err;
+    bool transactional = rn_sink_transactional(j->sink);
     rn_sink_offset_t *offs = calloc((size_t)j->nparts + 1, sizeof *offs);
     if (!offs)
         return fail(j, RN_ERR_NOMEM, "out of memory");
     for (int32_t i = 0; i < j->nparts; i++)
         offs[i] = (rn_sink_offset_t){p->topic, i, j->next_offset[i]};
-    err = rn_sink_commit(j->sink, next, offs, (size_t)j->nparts);
+    /* Without a transaction the rows must be out (acknowledged) before a snapshot says they
+     * were emitted; with one, the snapshot comes first (see runtime.h). */
+    if (!transactional && (err = rn_sink_commit(j->sink, next, offs, (size_t)j->nparts)) != RN_OK) {
+        free(offs);
+        return fail(j, err, "%s", rn_sink_errmsg(j->sink));
+    }
+    if ((err = rn_snap_write(j->cfg->state_dir, next, j->snap.data, j->snap.len, j->errbuf,
+                             j->errlen)) != RN_OK) {
+        free(offs);
+        return err;
+    }
+    if (transactional)
+        err = rn_sink_commit(j->sink, next, offs, (size_t)j->nparts);
     free(offs);
     if (err != RN_OK)
         return fail(j, err, "%s", rn_sink_errmsg(j->sink));

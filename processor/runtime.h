@@ -11,8 +11,10 @@
  * E is the leftover of a checkpoint whose commit never happened, and is deleted), and
  * reading resumes at the offsets it records. State and sink therefore always describe the
  * same prefix of the input: a crash at any point replays from the last commit, and replayed
- * rows upsert the same values. Sinks without transactions (STDOUT, TOPIC) take the newest
- * snapshot instead: at least once.
+ * rows upsert the same values. Sinks without transactions (STDOUT, TOPIC) flush their rows
+ * (every one acknowledged) before the snapshot is written, and take the newest snapshot on
+ * start: at least once, a replay re-publishing the same upserts. Dead letters are flushed
+ * before either, so they are at least once too.
  *
  * Malformed records (bad JSON, missing or mistyped fields) are counted, logged with
  * topic/partition/offset (at most one line a second), and sent to the dead-letter topic when
@@ -44,6 +46,8 @@ typedef struct rn_job_config {
     rn_source_t source;
     rn_sink_io_t sink_io;
     rn_dead_letter_fn dead_letter;   /* NULL: none available */
+    rn_sink_flush_fn dead_letter_flush; /* waits until every dead letter is acknowledged;
+                                         * called before each checkpoint's commit */
     void *dead_letter_ctx;
     volatile sig_atomic_t *stop;     /* set (by a signal handler) to checkpoint and return */
     uint64_t crash_after_records;    /* tests: return RN_ERR_STATE after this many records

@@ -74,7 +74,7 @@ awk -v n="$EVENTS" -v day="$(date -u +%F)" 'BEGIN {
         a = actions[1 + int(rand() * 9)]
         v = (a == "purchase") ? 20 + int(rand() * 980) : 1 + int(rand() * 300)
         ms = i * 6
-        printf "{\"user_id\":\"user%04d\",\"action\":\"%s\",\"page\":\"%s\",\"value\":%d,\"ts\":\"%sT%02d:%02d:%02d.%03dZ\"}\n", \
+        printf "{\"user_id\":\"user%04d\",\"action\":\"%s\",\"page\":\"%s\",\"value\":%d,\"timestamp\":\"%sT%02d:%02d:%02d.%03dZ\"}\n", \
             u, a, pages[1 + int(rand() * 10)], v, day, 10 + int(ms / 3600000), int(ms / 60000) % 60, \
             int(ms / 1000) % 60, ms % 1000
     }

@@ -217,12 +217,23 @@ rn_err_t rn__sink_pg_open(rn_sink_t *s)
     if (PQstatus(p->conn) != CONNECTION_OK)
         return pg_fail(s, "cannot connect", NULL);
     PQclear(PQexec(p->conn, "SET client_min_messages = warning"));
-    rn_err_t err = exec(s, rn__sql_offsets_ddl[1], "creating runnel_offsets");
+    /* CREATE TABLE IF NOT EXISTS is not safe against a concurrent one (both may try to
+     * create the row type): jobs that start together take turns under an advisory lock. */
+    rn_err_t err = begin(s);
+    if (err == RN_OK) {
+        PGresult *res = PQexec(p->conn, "SELECT pg_advisory_xact_lock(7508451796)");
+        err = PQresultStatus(res) == PGRES_TUPLES_OK ? RN_OK : pg_fail(s, "locking for DDL", res);
+        PQclear(res);
+    }
+    if (err == RN_OK)
+        err = exec(s, rn__sql_offsets_ddl[1], "creating runnel_offsets");
     if (err == RN_OK)
         err = exec(s, rn__sql_checkpoints_ddl[1], "creating runnel_checkpoints");
     rn_buf_t sql = RN_BUF_INIT;
     if (err == RN_OK && (err = rn__sql_create(&sql, &s->schema, RN__SQL_PG)) == RN_OK)
         err = exec(s, (char *)sql.data, "creating the table");
+    if (err == RN_OK && (err = exec(s, "COMMIT", "COMMIT")) == RN_OK)
+        p->in_txn = false;
     if (err == RN_OK && (err = rn__sql_upsert(&sql, &s->schema, RN__SQL_PG)) == RN_OK)
         err = prepare(s, "rn_upsert", (char *)sql.data, (int)s->schema.ncols);
     if (err == RN_OK && (err = rn__sql_delete(&sql, &s->schema, RN__SQL_PG)) == RN_OK)
