@@ -2,18 +2,23 @@
 # scripts/demo.sh [BUILD_DIR] - Runnel end to end on one machine, as `make demo` runs it:
 # a broker on a free loopback port with a temporary data dir, a `clickstream` topic with 6
 # partitions, a generated clickstream of JSON events (the seed article's: user_id, action,
-# page, value, ts) produced keyed by user_id, consumed back, counted per partition, and a
-# clean broker stop. Everything it creates is removed at the end.
+# page, value, timestamp) produced keyed by user_id, consumed back, counted per partition,
+# the fraud-alerts job (examples/fraud_alerts) run over it into SQLite with its top rows
+# printed, and a clean broker stop. Everything it creates is removed at the end.
 #
 #   DEMO_EVENTS=100000   how many events to generate
 set -euo pipefail
 
 BUILD=${1:-build}
+[ -d "$BUILD" ] || { echo "demo: build directory $BUILD not found; build first (make build)" >&2; exit 1; }
+BUILD=$(cd "$BUILD" && pwd)
 EVENTS=${DEMO_EVENTS:-100000}
 RUNNEL=$BUILD/tools/runnel
 BROKER=$BUILD/broker/runnel-broker
+PROCESSOR=$BUILD/processor/runnel-processor
+JOB=$(cd "$(dirname "$0")/.." && pwd)/examples/fraud_alerts/fraud_alerts.sql
 
-for bin in "$RUNNEL" "$BROKER"; do
+for bin in "$RUNNEL" "$BROKER" "$PROCESSOR"; do
     if [ ! -x "$bin" ]; then
         echo "demo: $bin not found; build first (make build)" >&2
         exit 1
@@ -43,7 +48,7 @@ fail() {
     exit 1
 }
 
-step "1/6  Starting runnel-broker on a free loopback port (data in $TMP/data)"
+step "1/7  Starting runnel-broker on a free loopback port (data in $TMP/data)"
 mkdir -p "$TMP/data"
 "$BROKER" --data-dir "$TMP/data" --listen 127.0.0.1:0 2>"$TMP/broker.log" &
 BROKER_PID=$!
@@ -57,39 +62,25 @@ RUNNEL_BROKERS=$(head -n1 "$TMP/data/listening")
 export RUNNEL_BROKERS
 echo "broker pid $BROKER_PID listening on $RUNNEL_BROKERS (exported as RUNNEL_BROKERS)"
 
-step "2/6  Creating topic 'clickstream' with 6 partitions"
+step "2/7  Creating topic 'clickstream' with 6 partitions"
 echo "\$ runnel topic create clickstream --partitions 6"
 "$RUNNEL" topic create clickstream --partitions 6 || fail "topic create failed"
 echo "\$ runnel topic describe clickstream"
 "$RUNNEL" topic describe clickstream || fail "topic describe failed"
 
-step "3/6  Generating $EVENTS clickstream events"
-# 2,000 users, a few of them very busy; events 6 ms apart from 10:00 UTC today.
-awk -v n="$EVENTS" -v day="$(date -u +%F)" 'BEGIN {
-    srand(7)
-    split("click click click click view view scroll add_to_cart purchase", actions, " ")
-    split("/ /home /product /product /product /cart /checkout /search /deals /account", pages, " ")
-    for (i = 0; i < n; i++) {
-        u = (rand() < 0.2) ? int(rand() * 20) : int(rand() * 2000)
-        a = actions[1 + int(rand() * 9)]
-        v = (a == "purchase") ? 20 + int(rand() * 980) : 1 + int(rand() * 300)
-        ms = i * 6
-        printf "{\"user_id\":\"user%04d\",\"action\":\"%s\",\"page\":\"%s\",\"value\":%d,\"timestamp\":\"%sT%02d:%02d:%02d.%03dZ\"}\n", \
-            u, a, pages[1 + int(rand() * 10)], v, day, 10 + int(ms / 3600000), int(ms / 60000) % 60, \
-            int(ms / 1000) % 60, ms % 1000
-    }
-}' >"$TMP/clickstream.jsonl"
+step "3/7  Generating $EVENTS clickstream events"
+"$(dirname "$0")/gen-clickstream.sh" "$EVENTS" >"$TMP/clickstream.jsonl"
 echo "$(wc -l <"$TMP/clickstream.jsonl") events, $(wc -c <"$TMP/clickstream.jsonl") bytes; the first three:"
 head -n 3 "$TMP/clickstream.jsonl"
 
-step "4/6  Producing them, keyed by user_id"
+step "4/7  Producing them, keyed by user_id"
 echo "\$ runnel produce -t clickstream --key-field user_id -l clickstream.jsonl"
 "$RUNNEL" produce -t clickstream --key-field user_id -l "$TMP/clickstream.jsonl" ||
     fail "produce failed"
 echo "\$ runnel offsets -t clickstream"
 "$RUNNEL" offsets -t clickstream || fail "offsets failed"
 
-step "5/6  Consuming them back from the beginning to the end"
+step "5/7  Consuming them back from the beginning to the end"
 echo "\$ runnel consume -t clickstream -o beginning -e -J -c 2      # two records as JSON"
 "$RUNNEL" consume -t clickstream -o beginning -e -J -c 2 -q || fail "consume failed"
 echo "\$ runnel consume -t clickstream -o beginning -e -f '%p %o %k\\n'"
@@ -115,7 +106,25 @@ awk '
 consumed=$(wc -l <"$TMP/consumed.txt")
 [ "$consumed" -eq "$EVENTS" ] || fail "consumed $consumed records, produced $EVENTS"
 
-step "6/6  Stopping the broker (SIGTERM)"
+step "6/7  Running the fraud-alerts job over the clickstream into SQLite"
+echo "\$ cat examples/fraud_alerts/fraud_alerts.sql"
+grep -v '^--' "$JOB"
+echo
+echo "\$ runnel-processor --job examples/fraud_alerts/fraud_alerts.sql --bounded"
+(cd "$TMP" && "$PROCESSOR" --job "$JOB" --bounded) || fail "the fraud job failed"
+echo
+echo "\$ sqlite3 analytics.db 'SELECT … FROM suspicious_users ORDER BY total DESC LIMIT 10'"
+sqlite3 -header -column "$TMP/analytics.db" \
+    "SELECT strftime('%H:%M', window_start / 1000, 'unixepoch') AS window_start,
+            strftime('%H:%M', window_end / 1000, 'unixepoch') AS window_end,
+            user_id, total, clicks
+     FROM suspicious_users ORDER BY total DESC LIMIT 10" || fail "reading the result failed"
+flagged=$(sqlite3 "$TMP/analytics.db" "SELECT COUNT(*) || ' rows, ' || COUNT(DISTINCT user_id) || ' users' FROM suspicious_users")
+echo "suspicious_users: $flagged flagged (SUM(value) > 1000 in a 5-minute window)"
+echo "runnel_offsets (committed with the rows, in the same transaction):"
+sqlite3 "$TMP/analytics.db" "SELECT '  ' || topic || '/' || partition || ' next offset ' || next_offset FROM runnel_offsets ORDER BY partition"
+
+step "7/7  Stopping the broker (SIGTERM)"
 kill -TERM "$BROKER_PID"
 status=0
 wait "$BROKER_PID" || status=$?
@@ -123,5 +132,6 @@ BROKER_PID=
 [ "$status" -eq 0 ] || fail "the broker exited with status $status"
 echo "the broker stopped cleanly (exit status 0)"
 
-printf '\n%sDemo complete:%s %d events through Runnel and back, in order per partition.\n' \
+printf '\n%sDemo complete:%s %d events through Runnel and back, in order per partition, and\n' \
     "$BOLD" "$PLAIN" "$EVENTS"
+printf 'the fraud-alerts table computed from them.\n'

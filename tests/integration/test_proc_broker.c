@@ -3,7 +3,7 @@
  * SQL over the raw events (in SQLite, inside this test, none of the processor's code) says
  * they must, into SQLite and into a real PostgreSQL server; a processor SIGKILLed at random
  * moments and restarted ends with the same table; malformed and late records are counted and
- * go to the dead-letter topic.
+ * go to the dead-letter topic; the TOPIC sink publishes the same table as keyed records.
  *
  * Known answers with late events. Which records are late depends on the watermark, which
  * depends on how the partitions interleave, unless the data says it for sure. So the events
@@ -796,6 +796,79 @@ static void test_sigkill_and_restart(void **state)
     }
 }
 
+/*
+ * The TOPIC sink: the fraud job into a topic, read back as a table (latest value per key, a
+ * tombstone deletes), is the expected table; keys are the primary key as JSON.
+ */
+static void test_topic_sink(void **state)
+{
+    (void)state;
+    /* Uses the data of test_sigkill_and_restart (no late records). */
+    tc_create_topic(&g_broker, "alerts", 3, NULL);
+    job_t j;
+    job_prepare(&j, &EXAMPLES[0], "topic", "events-crash", false);
+    char *text = slurp(j.file), *t1 = replace(text, "SQLITE '", "TOPIC 'alerts' -- ");
+    FILE *f = fopen(j.file, "w");
+    fputs(t1, f);
+    fclose(f);
+    free(text);
+    free(t1);
+    job_start(&j, "--bounded", NULL);
+    if (job_wait(&j, 120) != 0) {
+        dump_log(&j);
+        fail_msg("the TOPIC job failed");
+    }
+    assert_int_equal(sqlite3_exec(g_expect, "CREATE TABLE got (k TEXT PRIMARY KEY, v TEXT)",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    rn_conf_t *conf = tc_conf(&g_broker, NULL);
+    rn_consumer_t *c;
+    char err[256];
+    assert_int_equal(rn_consumer_new(conf, &c, err, sizeof err), RN_OK);
+    rn_conf_free(conf);
+    for (int p = 0; p < 3; p++)
+        assert_int_equal(rn_consumer_assign(c, "alerts", p, RN_OFFSET_BEGINNING), RN_OK);
+    sqlite3_stmt *put, *del;
+    sqlite3_prepare_v2(g_expect, "INSERT OR REPLACE INTO got VALUES (?, ?)", -1, &put, NULL);
+    sqlite3_prepare_v2(g_expect, "DELETE FROM got WHERE k = ?", -1, &del, NULL);
+    size_t records = 0;
+    for (int polls = 0; polls < 600; polls++) {
+        const rn_record_view_t *recs;
+        size_t n;
+        assert_int_equal(rn_consumer_poll(c, 100, 1000, &recs, &n), RN_OK);
+        for (size_t i = 0; i < n; i++, records++) {
+            sqlite3_stmt *st = recs[i].value ? put : del;
+            sqlite3_bind_text(st, 1, recs[i].key, recs[i].key_len, SQLITE_TRANSIENT);
+            if (recs[i].value)
+                sqlite3_bind_text(st, 2, recs[i].value, recs[i].value_len, SQLITE_TRANSIENT);
+            assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+            sqlite3_reset(st);
+        }
+        if (rn_consumer_at_end(c, "alerts", 0) && rn_consumer_at_end(c, "alerts", 1) &&
+            rn_consumer_at_end(c, "alerts", 2))
+            break;
+    }
+    sqlite3_finalize(put);
+    sqlite3_finalize(del);
+    rn_consumer_close(c);
+    rows_t want, got;
+    rows_sqlite(g_expect,
+                "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ws / 1000.0, 'unixepoch'), user_id, total,"
+                " clicks FROM (SELECT ts / 300000 * 300000 AS ws, user_id, SUM(value) AS total,"
+                " COUNT(*) AS clicks FROM events WHERE action = 'click' GROUP BY 1, 2"
+                " HAVING SUM(value) > 1000) ORDER BY 1, 2", &want);
+    rows_sqlite(g_expect,
+                "SELECT json_extract(k, '$.window_start'), json_extract(k, '$.user_id'),"
+                " json_extract(v, '$.total'), json_extract(v, '$.clicks') FROM got"
+                " WHERE json_extract(v, '$.window_start') = json_extract(k, '$.window_start')"
+                " ORDER BY 1, 2", &got);
+    int diffs = compare_rows("fraud_alerts (topic)", &want, &got);
+    if (diffs || want.nrows < 5 || records < want.nrows)
+        fail_msg("%d differences; %zu expected rows, %zu records read", diffs, want.nrows,
+                 records);
+    rows_free(&want);
+    rows_free(&got);
+}
+
 /* A job file with an error: exit status 2 and file:line:col with a caret, before any I/O. */
 static void test_bad_job_file(void **state)
 {
@@ -841,6 +914,7 @@ int main(void)
         cmocka_unit_test(test_known_answers_sqlite),
         cmocka_unit_test(test_known_answers_postgres),
         cmocka_unit_test(test_sigkill_and_restart),
+        cmocka_unit_test(test_topic_sink),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
