@@ -1,10 +1,12 @@
-# Thin front door over CMake. `make` builds into build/, `make test` runs every test.
+# Thin front door over CMake. `make` builds into build/, `make test` runs every test,
+# `make install PREFIX=/opt/runnel` installs the binaries, librunnel and runnel.pc.
 BUILD      ?= build
 SAN_BUILD  ?= build-sanitize
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_OPTS ?=
+PREFIX     ?= /usr/local
 
-.PHONY: all build deps demo test sanitize bench fuzz clean
+.PHONY: all build deps demo test install sanitize bench fuzz clean
 
 all: build
 
@@ -24,6 +26,11 @@ demo: deps build
 
 test: deps build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The prefix is chosen at install time (runnel.pc locates itself), so one build installs anywhere.
+# DESTDIR is honoured for staged installs.
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
 
 sanitize: deps
 	@cmake -S . -B $(SAN_BUILD) -DRUNNEL_SANITIZE=ON -DRUNNEL_WERROR=ON $(CMAKE_OPTS) >/dev/null

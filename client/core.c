@@ -1,5 +1,7 @@
 #include "core.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -499,9 +501,20 @@ bool rn_cl_on_loop(const rn_cl_t *cl)
     return current_cl == cl;
 }
 
+/*
+ * The I/O thread blocks every signal: the application's handlers run on its own threads, and
+ * a write to a connection the broker has reset (libuv writes with writev, which has no
+ * MSG_NOSIGNAL) raises SIGPIPE in the writing thread. Blocked, that SIGPIPE stays pending on
+ * this thread and is discarded when it exits; the write fails with EPIPE and the connection
+ * fails over as for any other transport error, instead of the default action killing the
+ * application.
+ */
 static void thread_main(void *arg)
 {
     rn_cl_t *cl = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
     current_cl = cl;
     uv_run(&cl->loop, UV_RUN_DEFAULT);
 }

@@ -430,8 +430,15 @@ static rn_err_t bind_listen(rn_srv_t *s, char *errbuf, size_t errlen)
     }
     freeaddrinfo(res);
     if (fd < 0) {
-        snprintf(errbuf, errlen, "cannot listen on %s:%u: %s", s->opts.host, s->opts.port,
-                 strerror(saved));
+        /* Say what to do about the two failures users meet: a busy port, a foreign address. */
+        const char *hint = saved == EADDRINUSE
+                               ? " (another process listens there: stop it, or pick another "
+                                 "--listen port; port 0 picks a free one)"
+                           : saved == EADDRNOTAVAIL
+                               ? " (no interface of this machine has that address)"
+                               : "";
+        snprintf(errbuf, errlen, "cannot listen on %s:%u: %s%s", s->opts.host, s->opts.port,
+                 strerror(saved), hint);
         return RN_ERR_IO;
     }
     struct sockaddr_storage sa;

@@ -13,3 +13,13 @@ endforeach()
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_broker_pstate.c)
   runnel_integration_test(broker_pstate SOURCES test_broker_pstate.c LIBS rn_broker TIMEOUT 60)
 endif()
+
+# The README's tables name every broker and librunnel setting with its default (issue 3).
+find_program(RN_SH sh)
+if(RN_SH)
+  add_test(NAME docs/readme_keys
+           COMMAND ${RN_SH} ${CMAKE_CURRENT_SOURCE_DIR}/readme_keys.sh $<TARGET_FILE:runnel-broker>
+                   ${PROJECT_SOURCE_DIR})
+  set_tests_properties(docs/readme_keys PROPERTIES TIMEOUT 30
+                       ENVIRONMENT "TMPDIR=${CMAKE_CURRENT_BINARY_DIR}")
+endif()

@@ -100,7 +100,8 @@ static int spawn(rn_hbroker_t *b, const char *listen)
     argv[n++] = "--node-id";
     argv[n++] = node;
     for (int i = 0; b->extra[i] && n < 96; i++) {
-        argv[n++] = "--set";
+        if (strncmp(b->extra[i], "--", 2) != 0) /* "--flag=value" goes in as it is */
+            argv[n++] = "--set";
         argv[n++] = b->extra[i];
     }
     argv[n] = NULL;

@@ -35,7 +35,8 @@ void rn_h_rmtree(const char *path);
 
 /*
  * Starts a broker on data_dir (created) with optional "key=value" settings (NULL-terminated,
- * may be NULL), and waits up to 20 s until it listens. Returns 0, or -1 after printing the
+ * may be NULL), each passed as --set key=value; an entry starting with "--" is passed as it
+ * is ("--config=FILE"). Waits up to 20 s until it listens. Returns 0, or -1 after printing the
  * broker's log to stderr.
  */
 int rn_h_broker_start(rn_hbroker_t *b, const char *data_dir, const char *const *settings);

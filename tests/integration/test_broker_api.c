@@ -1,7 +1,8 @@
 /*
  * test_broker_api.c - every API of runnel-broker over raw frames: ApiVersions, Metadata,
- * CreateTopics validation, Produce/Fetch round trips, ListOffsets, InitProducerId,
- * DeleteTopics, pipelining order, acks=0, and the command line's exit codes.
+ * CreateTopics validation, Produce/Fetch round trips, Fetch byte limits per partition and per
+ * response, ListOffsets, InitProducerId, DeleteTopics, pipelining order, acks=0, the command
+ * line's exit codes, the config file and the log format.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -200,6 +201,98 @@ static void test_produce_fetch_list_offsets(void **state)
     stop(f);
 }
 
+/* Bytes of the one batch that holds offset (partition_max_bytes 1 returns exactly it). */
+static size_t batch_len(rn_rc_t *c, const char *topic, uint32_t part, int64_t offset)
+{
+    Runnel__Response *r = rn_rc_fetch(c, topic, part, offset, 1, 0, 0, 0, 5000);
+    Runnel__FetchPartitionData *p = rn_rc_fetch_part(r);
+    assert_non_null(p);
+    assert_int_equal(p->error, 0);
+    size_t len = p->records.len;
+    assert_true(len > 0);
+    rn_rc_free(r);
+    return len;
+}
+
+/* One Fetch of two partitions, each from offset 0 with its own partition_max_bytes. */
+static Runnel__Response *fetch_two(rn_rc_t *c, const char *topic, const uint32_t part[2],
+                                   const uint32_t part_max[2], uint32_t max_bytes)
+{
+    Runnel__FetchPartition fp[2], *fpp[2];
+    for (int i = 0; i < 2; i++) {
+        fp[i] = (Runnel__FetchPartition)RUNNEL__FETCH_PARTITION__INIT;
+        fp[i].partition = part[i];
+        fp[i].partition_max_bytes = part_max[i];
+        fp[i].current_leader_epoch = -1;
+        fpp[i] = &fp[i];
+    }
+    Runnel__FetchTopic ft = RUNNEL__FETCH_TOPIC__INIT, *ftp = &ft;
+    ft.name = (char *)topic;
+    ft.n_partitions = 2;
+    ft.partitions = fpp;
+    Runnel__FetchRequest body = RUNNEL__FETCH_REQUEST__INIT;
+    body.replica_id = -1;
+    body.max_bytes = max_bytes;
+    body.n_topics = 1;
+    body.topics = &ftp;
+    Runnel__Request req = RUNNEL__REQUEST__INIT;
+    req.body_case = RUNNEL__REQUEST__BODY_FETCH;
+    req.fetch = &body;
+    Runnel__Response *r = rn_rc_call(c, &req, RUNNEL__API_KEY__API_FETCH, 5000);
+    assert_non_null(r);
+    assert_int_equal(r->body_case, RUNNEL__RESPONSE__BODY_FETCH);
+    assert_int_equal(r->fetch->n_topics, 1);
+    assert_int_equal(r->fetch->topics[0]->n_partitions, 2);
+    return r;
+}
+
+/* Records in the i-th partition of a fetch_two response; asserts it has no error. */
+static int records_in(Runnel__Response *r, int i)
+{
+    Runnel__FetchPartitionData *p = r->fetch->topics[0]->partitions[i];
+    assert_int_equal(p->error, 0);
+    rn_rc_rec_t recs[100];
+    return rn_rc_decode(p->records.data, p->records.len, recs, 100);
+}
+
+/*
+ * partition_max_bytes bounds each partition and max_bytes the whole response, across
+ * partitions: whole batches only, and a batch that does not fit the rest of the response's
+ * budget waits for the next fetch (only a response's very first batch may exceed it).
+ */
+static void test_fetch_response_limits(void **state)
+{
+    (void)state;
+    fixture_t *f = start(NULL);
+    assert_int_equal(rn_rc_create_topic(&f->c, "lim", 2, 1, NULL, NULL, 0), 0);
+    produce_values(&f->c, "lim", 0, 4, 5, "a");
+    produce_values(&f->c, "lim", 1, 4, 5, "b");
+    size_t a0 = batch_len(&f->c, "lim", 0, 0), a1 = batch_len(&f->c, "lim", 0, 5);
+    size_t b0 = batch_len(&f->c, "lim", 1, 0);
+    const uint32_t parts[2] = {0, 1};
+
+    /* Partition 0 capped at two batches; the response has room for one more: partition 1's. */
+    uint32_t pmax[2] = {(uint32_t)(a0 + a1), 0};
+    Runnel__Response *r = fetch_two(&f->c, "lim", parts, pmax, (uint32_t)(a0 + a1 + b0));
+    assert_int_equal(records_in(r, 0), 10);
+    assert_int_equal(records_in(r, 1), 5);
+    rn_rc_free(r);
+
+    /* One byte less: partition 1's first batch no longer fits and is left for later. */
+    r = fetch_two(&f->c, "lim", parts, pmax, (uint32_t)(a0 + a1 + b0 - 1));
+    assert_int_equal(records_in(r, 0), 10);
+    assert_int_equal(records_in(r, 1), 0);
+    rn_rc_free(r);
+
+    /* max_bytes 1: still the first whole batch, so a consumer always makes progress. */
+    pmax[0] = 0;
+    r = fetch_two(&f->c, "lim", parts, pmax, 1);
+    assert_int_equal(records_in(r, 0), 5);
+    assert_int_equal(records_in(r, 1), 0);
+    rn_rc_free(r);
+    stop(f);
+}
+
 static void test_pipelining_and_acks0(void **state)
 {
     (void)state;
@@ -344,6 +437,76 @@ static void test_delete_and_recreate(void **state)
     stop(f);
 }
 
+/*
+ * --config FILE is applied (comments and blank lines skipped), --set wins over it, and the
+ * broker-wide log.* keys become the configs of a topic created without overrides. The log
+ * goes to stderr with a level and a component on every line.
+ */
+static void test_config_file_and_log(void **state)
+{
+    (void)state;
+    char *dir = rn_h_tmpdir("broker-conf");
+    char data[600], cfg[700], flag[720];
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(cfg, sizeof cfg, "%s/broker.conf", dir);
+    FILE *file = fopen(cfg, "w");
+    assert_non_null(file);
+    fprintf(file, "# broker defaults\nnum.partitions=2\n\nlog.retention.ms=4321\n"
+                  "log.segment.bytes=65536\n");
+    fclose(file);
+    snprintf(flag, sizeof flag, "--config=%s", cfg);
+    const char *settings[] = {flag, "num.partitions=3", NULL};
+    rn_hbroker_t b = {0};
+    assert_int_equal(rn_rc_broker_start(&b, data, settings), 0);
+    rn_rc_t c;
+    assert_int_equal(rn_rc_connect(&c, b.addr), 0);
+    assert_int_equal(rn_rc_create_topic(&c, "dflt", 0, 0, NULL, NULL, 0), 0);
+
+    char *names[] = {"dflt"};
+    Runnel__MetadataRequest body = RUNNEL__METADATA_REQUEST__INIT;
+    body.n_topics = 1;
+    body.topics = names;
+    Runnel__Request req = RUNNEL__REQUEST__INIT;
+    req.body_case = RUNNEL__REQUEST__BODY_METADATA;
+    req.metadata = &body;
+    Runnel__Response *r = rn_rc_call(&c, &req, RUNNEL__API_KEY__API_METADATA, 5000);
+    assert_non_null(r);
+    Runnel__TopicMetadata *t = r->metadata->topics[0];
+    assert_int_equal(t->error, 0);
+    assert_int_equal(t->n_partitions, 3); /* --set over the file */
+    int seen = 0;
+    for (size_t i = 0; i < t->n_configs; i++) {
+        seen += strcmp(t->configs[i]->key, "retention.ms") == 0 &&
+                strcmp(t->configs[i]->value, "4321") == 0;
+        seen += strcmp(t->configs[i]->key, "segment.bytes") == 0 &&
+                strcmp(t->configs[i]->value, "65536") == 0;
+    }
+    assert_int_equal(seen, 2);
+    rn_rc_free(r);
+    rn_rc_close(&c);
+    assert_int_equal(rn_h_broker_stop(&b), 0);
+
+    /* "2026-11-25T10:00:00.123Z INFO  [broker] ..." */
+    FILE *log = fopen(b.log_path, "r");
+    assert_non_null(log);
+    char line[1024];
+    int lines = 0, listening = 0;
+    while (fgets(line, sizeof line, log)) {
+        lines++;
+        assert_true(strlen(line) > 30 && line[4] == '-' && line[10] == 'T' && line[23] == 'Z');
+        assert_true(strncmp(line + 25, "DEBUG", 5) == 0 || strncmp(line + 25, "INFO ", 5) == 0 ||
+                    strncmp(line + 25, "WARN ", 5) == 0 || strncmp(line + 25, "ERROR", 5) == 0);
+        assert_true(line[31] == '[' && strchr(line + 31, ']'));
+        listening += strstr(line, "INFO  [broker]") && strstr(line, b.addr);
+    }
+    fclose(log);
+    assert_true(lines >= 3);
+    assert_true(listening >= 1);
+    rn_h_broker_release(&b);
+    rn_h_rmtree(dir);
+    free(dir);
+}
+
 static int run_broker(const char *const *extra, const char *err_path)
 {
     char *argv[32];
@@ -408,16 +571,37 @@ static void test_command_line(void **state)
     free(dir);
 }
 
+/* Start-up failures a user meets exit 1 and say what to do: a busy port, a locked data dir. */
+static void test_startup_failures(void **state)
+{
+    (void)state;
+    fixture_t *f = start(NULL);
+    char other[700], err[700];
+    snprintf(other, sizeof other, "%s/other", f->dir);
+    snprintf(err, sizeof err, "%s/stderr", f->dir);
+    const char *busy[] = {"--data-dir", other, "--listen", f->b.addr, NULL};
+    assert_int_equal(run_broker(busy, err), 1);
+    assert_true(file_contains(err, "cannot listen on"));
+    assert_true(file_contains(err, "pick another --listen port"));
+    const char *locked[] = {"--data-dir", f->data, "--listen", "127.0.0.1:0", NULL};
+    assert_int_equal(run_broker(locked, err), 1);
+    assert_true(file_contains(err, "another broker uses it"));
+    stop(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_api_versions),
         cmocka_unit_test(test_create_topic_validation),
         cmocka_unit_test(test_produce_fetch_list_offsets),
+        cmocka_unit_test(test_fetch_response_limits),
         cmocka_unit_test(test_pipelining_and_acks0),
         cmocka_unit_test(test_init_producer_id_unique_across_restart),
         cmocka_unit_test(test_delete_and_recreate),
         cmocka_unit_test(test_command_line),
+        cmocka_unit_test(test_config_file_and_log),
+        cmocka_unit_test(test_startup_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
  * and deletes whole closed segments: by retention.ms, by retention.bytes, and - with
  * segment.ms rolling an idle active segment - down to an empty log. The log start offset
  * moves forward (ListOffsets earliest, Fetch's OFFSET_OUT_OF_RANGE) and the files are gone.
+ * The flush.ms timer fsyncs a topic's partitions in the background, without a produce.
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -171,12 +172,52 @@ static void test_segment_ms_rolls_idle_log(void **state)
     rn_rc_close(&c);
 }
 
+/* The offset in a partition's recovery-point file: everything below it was fsynced. */
+static uint64_t recovery_point(const char *topic)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s-0/recovery-point", g_data, topic);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t b[32];
+    assert_int_equal(fread(b, 1, sizeof b, f), sizeof b);
+    fclose(f);
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | b[8 + i]; /* offset u64, little-endian, after magic and version */
+    return v;
+}
+
+/*
+ * flush.ms is the background flusher's: a topic with flush.ms=100 is fsynced (its recovery
+ * point moves to the log end) within a second of a produce, with no further produce to
+ * trigger it; a topic on the default policy is not.
+ */
+static void test_flush_ms_in_background(void **state)
+{
+    (void)state;
+    rn_rc_t c;
+    assert_int_equal(rn_rc_connect(&c, g_broker.addr), 0);
+    const char *cfg[] = {"flush.ms=100", NULL};
+    assert_int_equal(rn_rc_create_topic(&c, "timed", 1, 1, cfg, NULL, 0), 0);
+    assert_int_equal(rn_rc_create_topic(&c, "lazy", 1, 1, NULL, NULL, 0), 0);
+    produce(&c, "timed", 4);
+    produce(&c, "lazy", 4);
+    uint64_t rp = 0;
+    for (int waited = 0; waited < 5000 && (rp = recovery_point("timed")) < 20; waited += 50)
+        sleep_ms(50);
+    assert_int_equal(rp, 20);
+    assert_int_equal(recovery_point("lazy"), 0);
+    rn_rc_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retention_ms),
         cmocka_unit_test(test_retention_bytes),
         cmocka_unit_test(test_segment_ms_rolls_idle_log),
+        cmocka_unit_test(test_flush_ms_in_background),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

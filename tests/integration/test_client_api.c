@@ -1,8 +1,9 @@
 /*
  * The rest of librunnel's surface against a real broker: admin (create, duplicate create,
  * describe, delete), send errors, headers and null keys/values round-trip, acks=0, many
- * threads sending through one producer, buffer.memory (QUEUE_FULL and blocking) and close
- * with records still queued while the broker is stopped (SIGSTOP).
+ * threads sending through one producer, buffer.memory (QUEUE_FULL and blocking), close
+ * with records still queued while the broker is stopped (SIGSTOP), and the consumer's own
+ * checksum verification.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -459,6 +460,74 @@ static void test_delivery_timeout(void **state)
     assert_int_equal(strncmp(all, "first,", 6), 0);
 }
 
+/*
+ * The consumer verifies every batch's checksum itself: the broker serves fetches straight from
+ * the segment file and never re-hashes. A value byte flipped on disk (behind the broker's
+ * back) makes poll return the good records before the batch, then RN_ERR_CHECKSUM; the
+ * partition stays at that batch until a seek moves past it.
+ */
+static void test_consumer_verifies_checksums(void **state)
+{
+    (void)state;
+    tc_create_topic(&broker, "rot", 1, NULL);
+    rn_producer_t *p = producer(&(reports_t){0}, NULL);
+    const char *values[] = {"before-0", "victim-1", "after-2"};
+    for (int i = 0; i < 3; i++) { /* one batch each */
+        rn_message_t m = {.topic = "rot", .partition = 0, .value = values[i],
+                          .value_len = strlen(values[i])};
+        assert_int_equal(rn_producer_send(p, &m, -1), RN_OK);
+        assert_int_equal(rn_producer_flush(p, 5000), RN_OK);
+    }
+    assert_int_equal(rn_producer_close(p, 5000), RN_OK);
+
+    char path[700];
+    snprintf(path, sizeof path, "%s/rot-0/00000000000000000000.log", broker.data_dir);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    char *at = memmem(buf, n, "victim-1", 8);
+    assert_non_null(at);
+    fseek(f, (long)(at - buf), SEEK_SET);
+    fputc('V', f);
+    fclose(f);
+
+    const char *pairs[] = {"fetch.max.wait.ms=50", NULL};
+    rn_conf_t *conf = tc_conf(&broker, pairs);
+    rn_consumer_t *c;
+    assert_int_equal(rn_consumer_new(conf, &c, NULL, 0), RN_OK);
+    rn_conf_free(conf);
+    assert_int_equal(rn_consumer_assign(c, "rot", 0, RN_OFFSET_BEGINNING), RN_OK);
+    size_t got = 0;
+    rn_err_t err = RN_OK;
+    int64_t deadline = mono_ms() + 10000;
+    while (err == RN_OK && mono_ms() < deadline) {
+        const rn_record_view_t *r;
+        size_t cnt;
+        err = rn_consumer_poll(c, 100, 10, &r, &cnt);
+        for (size_t i = 0; i < cnt; i++, got++) {
+            assert_int_equal(r[i].offset, 0);
+            assert_memory_equal(r[i].value, "before-0", 8);
+        }
+    }
+    assert_int_equal(got, 1);
+    assert_int_equal(err, RN_ERR_CHECKSUM);
+    int64_t pos = -1;
+    assert_int_equal(rn_consumer_position(c, "rot", 0, &pos), RN_OK);
+    assert_int_equal(pos, 1);
+
+    assert_int_equal(rn_consumer_seek(c, "rot", 0, 2), RN_OK);
+    const rn_record_view_t *r = NULL;
+    size_t cnt = 0;
+    deadline = mono_ms() + 10000;
+    while (cnt == 0 && mono_ms() < deadline)
+        assert_int_equal(rn_consumer_poll(c, 100, 10, &r, &cnt), RN_OK);
+    assert_int_equal(cnt, 1);
+    assert_int_equal(r[0].offset, 2);
+    assert_memory_equal(r[0].value, "after-2", 7);
+    rn_consumer_close(c);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -485,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_buffer_full_and_close),
         cmocka_unit_test(test_gap_then_recover),
         cmocka_unit_test(test_delivery_timeout),
+        cmocka_unit_test(test_consumer_verifies_checksums),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

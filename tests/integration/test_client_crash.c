@@ -152,6 +152,63 @@ static void test_kill_mid_stream(void **state)
     free(x);
 }
 
+/* Sends acks=0 records as fast as the producer takes them until told to stop. */
+typedef struct firehose {
+    rn_producer_t *p;
+    _Atomic bool stop;
+    _Atomic uint64_t sent;
+} firehose_t;
+
+static void *firehose(void *arg)
+{
+    firehose_t *f = arg;
+    static const char value[100];
+    while (!f->stop) {
+        rn_message_t m = {.topic = "pipe", .partition = RN_PARTITION_ANY, .value = value,
+                          .value_len = sizeof value};
+        if (rn_producer_send(f->p, &m, 10) == RN_OK)
+            f->sent++;
+    }
+    return NULL;
+}
+
+/*
+ * The library writes to sockets from its own I/O thread. When the broker dies, a write to
+ * its reset connection fails with EPIPE and - unless the library keeps the signal away from
+ * the application - raises SIGPIPE, whose default action kills this test process. The
+ * producer writes without pause (acks=0) while the broker is killed several times, so some
+ * write lands after the reset; the process must survive and the producer must carry on.
+ */
+static void test_kill_while_writing(void **state)
+{
+    (void)state;
+    tc_create_topic(&broker, "pipe", 2, NULL);
+    const char *pairs[] = {"acks=0", "linger.ms=0", "batch.size=4096", "retry.backoff.ms=20",
+                           "request.timeout.ms=2000", "delivery.timeout.ms=3000", NULL};
+    rn_conf_t *conf = tc_conf(&broker, pairs);
+    firehose_t f = {0};
+    assert_int_equal(rn_producer_new(conf, NULL, NULL, &f.p, NULL, 0), RN_OK);
+    rn_conf_free(conf);
+    pthread_t t;
+    pthread_create(&t, NULL, firehose, &f);
+    for (int k = 0; k < 6; k++) {
+        uint64_t before = f.sent;
+        for (int waited = 0; f.sent < before + 20000 && waited < 10000; waited += 5)
+            sleep_ms(5);
+        rn_h_broker_kill(&broker);
+        sleep_ms(200);
+        if (rn_h_broker_restart(&broker) != 0)
+            fail_msg("broker did not restart");
+    }
+    uint64_t before = f.sent;
+    for (int waited = 0; f.sent < before + 20000 && waited < 10000; waited += 5)
+        sleep_ms(5);
+    f.stop = true;
+    pthread_join(t, NULL);
+    assert_true(f.sent >= before + 20000); /* still sending after the last restart */
+    rn_producer_close(f.p, 5000);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -170,6 +227,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill_mid_stream),
+        cmocka_unit_test(test_kill_while_writing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,8 +1,9 @@
 /*
  * test_tools_cli.c - the `runnel` CLI against a real broker: topic lifecycle, produce and
- * consume with every -o form, -c, -f, -J, -K, --key-field, headers, offsets; and the command
- * line itself: bad flags exit 2 naming the flag, an unreachable broker exits 1 saying so,
- * --help and --version everywhere.
+ * consume with every -o form, -c, -f, -J, -K, --key-field, headers, -X, offsets; a refused
+ * record's exit status; the progress line on a terminal; and the command line itself: bad
+ * flags exit 2 naming the flag, an unreachable broker exits 1 saying so (also the default
+ * 127.0.0.1:9092), --help and --version everywhere.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -163,6 +168,18 @@ static void test_topic_lifecycle(void **state)
     r = tt_run(CLI, NULL, "topic", "create", "--topic", "life", "--partitions", "1", NULL);
     EXPECT_STATUS(r, 0, "create --topic");
     tt_run_free(&r);
+
+    /* --replication-factor: 1 is what a single node has; more is refused, saying why. */
+    r = tt_run(CLI, NULL, "topic", "create", "rf1", "--partitions", "1", "--replication-factor",
+               "1", NULL);
+    EXPECT_STATUS(r, 0, "create --replication-factor 1");
+    tt_run_free(&r);
+    r = tt_run(CLI, NULL, "topic", "create", "rf2", "--partitions", "1", "--replication-factor",
+               "2", NULL);
+    EXPECT_STATUS(r, 1, "create --replication-factor 2");
+    assert_non_null(strstr(r.err, "replication factor"));
+    assert_non_null(strstr(r.err, "rf2"));
+    tt_run_free(&r);
 }
 
 static void test_consume_offsets(void **state)
@@ -311,6 +328,105 @@ static void test_produce_errors(void **state)
     tt_run_free(&r);
 }
 
+/*
+ * A record the broker refuses (larger than the topic's max.message.bytes) makes produce exit 1,
+ * with the summary counting it and a message naming the error and what to do. -X passes
+ * producer settings through to the library.
+ */
+static void test_produce_record_failures_and_properties(void **state)
+{
+    (void)state;
+    tt_run_t r = tt_run(CLI, NULL, "topic", "create", "tiny", "--partitions", "1", "--config",
+                        "max.message.bytes=1000", NULL);
+    EXPECT_STATUS(r, 0, "create tiny");
+    tt_run_free(&r);
+    char *big = malloc(3002);
+    memset(big, 'x', 3000);
+    big[3000] = '\n';
+    big[3001] = '\0';
+    const char *in = tt_path("big.in");
+    write_file(in, big);
+    free(big);
+    r = tt_run(CLI, in, "produce", "-t", "tiny", NULL);
+    EXPECT_STATUS(r, 1, "produce a too large record");
+    assert_non_null(strstr(r.err, "0 records"));
+    assert_non_null(strstr(r.err, "; 1 failed"));
+    assert_non_null(strstr(r.err, "max.message.bytes"));
+    tt_run_free(&r);
+
+    in = tt_path("props.in");
+    write_file(in, "p1\np2\np3\n");
+    r = tt_run(CLI, in, "produce", "-t", "tiny", "-X", "linger.ms=0", "-X",
+               "compression.type=zstd", "-X", "enable.idempotence=false", NULL);
+    EXPECT_STATUS(r, 0, "produce -X");
+    assert_non_null(strstr(r.err, "3 records"));
+    tt_run_free(&r);
+    r = tt_run(CLI, NULL, "consume", "-t", "tiny", "-e", NULL);
+    EXPECT_STATUS(r, 0, "consume what -X produced");
+    assert_string_equal(r.out, "p1\np2\np3\n");
+    tt_run_free(&r);
+}
+
+/*
+ * With stderr on a terminal, produce shows a progress line (records, MB, rate) each second,
+ * which the summary then replaces. Lines trickle in for about 2.5 s so two updates are due.
+ */
+static void test_progress_on_a_terminal(void **state)
+{
+    (void)state;
+    create_topic("tty", "1");
+    int master, slave;
+    assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
+    int in[2];
+    assert_int_equal(pipe(in), 0);
+    const char *bin = rn_h_bin(CLI);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(in[0], 0);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(slave, 2);
+        close(in[1]);
+        close(master);
+        execl(bin, bin, "produce", "-t", "tty", (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(slave);
+    for (int i = 0; i < 25; i++) {
+        char line[32];
+        int n = snprintf(line, sizeof line, "line %d\n", i);
+        assert_int_equal(write(in[1], line, (size_t)n), n);
+        sleep_ms(100);
+    }
+    close(in[1]);
+    int status = -1;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    char out[8192];
+    size_t len = 0;
+    for (;;) { /* the child is gone: read what the terminal holds, until EIO */
+        struct pollfd pfd = {master, POLLIN, 0};
+        if (len + 1 >= sizeof out || poll(&pfd, 1, 200) <= 0)
+            break;
+        ssize_t n = read(master, out + len, sizeof out - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(master);
+    out[len] = '\0';
+    if (!strstr(out, "records acknowledged"))
+        fprintf(stderr, "terminal output: %s\n", out);
+    assert_non_null(strstr(out, "records acknowledged, "));
+    assert_non_null(strstr(out, " MB read, "));
+    assert_non_null(strstr(out, " records/s"));
+    assert_non_null(strstr(out, "\r\033[K")); /* each update overwrites the line */
+    assert_non_null(strstr(out, "runnel produce: 25 records"));
+}
+
 /* Each bad command line exits 2 and names the offending flag on stderr. */
 static void test_bad_flags(void **state)
 {
@@ -422,6 +538,24 @@ static void test_unreachable_broker(void **state)
     assert_non_null(strstr(r.err, "from RUNNEL_BROKERS"));
     tt_run_free(&r);
 
+    /* Neither -b nor RUNNEL_BROKERS: 127.0.0.1:9092, named as the default (checked only
+     * when nothing listens there on this machine). */
+    int probe = rn_h_connect("127.0.0.1:9092");
+    if (probe >= 0) {
+        close(probe);
+        fprintf(stderr, "something listens on 127.0.0.1:9092; default -b not checked\n");
+    } else {
+        saved = strdup(getenv("RUNNEL_BROKERS"));
+        unsetenv("RUNNEL_BROKERS");
+        r = tt_run(CLI, NULL, "topic", "list", NULL);
+        setenv("RUNNEL_BROKERS", saved, 1);
+        free(saved);
+        EXPECT_STATUS(r, 1, "default brokers unreachable");
+        assert_non_null(strstr(r.err, "cannot reach broker 127.0.0.1:9092"));
+        assert_non_null(strstr(r.err, "from default"));
+        tt_run_free(&r);
+    }
+
     /* -b after the command works too, and wins over RUNNEL_BROKERS. */
     r = tt_run(CLI, NULL, "topic", "list", "-b", addr, NULL);
     EXPECT_STATUS(r, 1, "-b after the command");
@@ -438,6 +572,8 @@ int main(void)
         cmocka_unit_test(test_consume_offsets),
         cmocka_unit_test(test_keys_json_headers),
         cmocka_unit_test(test_produce_errors),
+        cmocka_unit_test(test_produce_record_failures_and_properties),
+        cmocka_unit_test(test_progress_on_a_terminal),
         cmocka_unit_test(test_unreachable_broker),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

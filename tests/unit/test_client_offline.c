@@ -122,7 +122,11 @@ static void consumer_gives_up(int port)
     assert_false(rn_consumer_at_end(c, "t", 0));
     assert_false(rn_consumer_at_end(c, "t", 1));
     assert_int_equal(rn_consumer_seek(c, "t", 7, 0), RN_ERR_NOT_FOUND);
-    assert_int_equal(rn_consumer_seek_timestamp(c, "t", 1, 1000, 200), RN_ERR_TIMED_OUT);
+    /* At the deadline the call reports its last error: TRANSPORT once an attempt was refused
+     * within the 200 ms, TIMED_OUT when none finished (as for admin_gives_up below). */
+    rn_err_t e = rn_consumer_seek_timestamp(c, "t", 1, 1000, 200);
+    if (e != RN_ERR_TIMED_OUT && e != RN_ERR_TRANSPORT)
+        fail_msg("seek_timestamp without a broker gave %s", rn_err_name(e));
     assert_int_equal(rn_consumer_unassign(c, "t", 1), RN_OK);
     assert_int_equal(rn_consumer_unassign(c, "t", 1), RN_ERR_NOT_FOUND);
     rn_consumer_close(c);
