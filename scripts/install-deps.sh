@@ -8,7 +8,8 @@ set -eu
 
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev \
 libuv1-dev libprotobuf-c-dev protobuf-c-compiler libzstd-dev libxxhash-dev \
-libraft-dev libsqlite3-dev sqlite3 libpq-dev postgresql libcmocka-dev"
+libraft-dev libsqlite3-dev sqlite3 libpq-dev postgresql libcmocka-dev \
+libhttp-parser-dev prometheus"
 
 if [ "${1:-}" = "--bench" ]; then
     PKGS="$PKGS redis-server nats-server"
