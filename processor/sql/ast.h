@@ -38,9 +38,18 @@ typedef enum rn_ast_kind {
     RN_AST_CALL,     /* name([DISTINCT] args | *) */
 } rn_ast_kind_t;
 
+/*
+ * How deep an expression may nest, counting both the parser's recursion (parentheses, NOT,
+ * unary minus) and the tree it builds (a + a + … is one loop in the parser but a chain of
+ * nodes). The planner and the evaluator walk the tree recursively, so without a bound a job
+ * file of a few KB overflows the stack. SQLite's default limit.
+ */
+#define RN_SQL_MAX_EXPR_DEPTH 1000
+
 typedef struct rn_ast_expr {
     rn_ast_kind_t kind;
     int line, col;
+    int depth;         /* nodes on the longest path down from here: 1 for a leaf */
     rn_op_t op;
     bool negated;
     bool distinct;

@@ -81,11 +81,19 @@ size_t rn_sql_levenshtein(const char *a, const char *b)
 
 const char *rn_sql_suggest(const char *word, const char *const *cands, size_t n)
 {
+    /* The distance costs len * candidate length in time and memory: two 20 KB names in a job
+     * file asked for 3 GB. Names that long are not typed by hand, so they get no suggestion,
+     * and a candidate whose length alone puts it out of reach is not measured. */
     size_t len = strlen(word);
+    if (len > RN_SQL_SUGGEST_MAX_LEN)
+        return NULL;
     size_t limit = len <= 4 ? 1 : len <= 8 ? 2 : 3;
     const char *best = NULL;
     size_t best_d = limit + 1;
     for (size_t i = 0; i < n; i++) {
+        size_t cand_len = strnlen(cands[i], len + limit + 1);
+        if (cand_len > len + limit || cand_len + limit < len)
+            continue;
         size_t d = rn_sql_levenshtein(word, cands[i]);
         if (d < best_d && d < strlen(cands[i])) {
             best = cands[i];

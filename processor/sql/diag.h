@@ -32,8 +32,10 @@ void rn_sql_error(const rn_sql_src_t *src, int line, int col, char *errbuf, size
 size_t rn_sql_levenshtein(const char *a, const char *b);
 /*
  * The candidate closest to word, or NULL when none is close enough to be a plausible typo
- * (distance <= 1 for words up to 4 letters, <= 2 up to 8, <= 3 beyond).
+ * (distance <= 1 for words up to 4 letters, <= 2 up to 8, <= 3 beyond). A word longer than
+ * RN_SQL_SUGGEST_MAX_LEN bytes gets NULL: the distance is quadratic in the lengths.
  */
+#define RN_SQL_SUGGEST_MAX_LEN 64
 const char *rn_sql_suggest(const char *word, const char *const *cands, size_t n);
 
 #endif

@@ -24,6 +24,7 @@ typedef struct parser {
     char *errbuf;
     size_t errlen;
     rn_err_t err;
+    int depth;  /* expression recursion: expr, unary minus and NOT calls open now */
 } parser_t;
 
 #define TRY(x)                      \
@@ -220,6 +221,28 @@ static rn_err_t positive_interval(parser_t *p, int64_t *ms)
 
 static rn_err_t expr(parser_t *p, rn_ast_expr_t **out);
 
+static rn_err_t too_deep(parser_t *p, int line, int col)
+{
+    rn_sql_error(p->src, line, col, p->errbuf, p->errlen,
+                 "expression nested deeper than %d levels", RN_SQL_MAX_EXPR_DEPTH);
+    p->err = RN_ERR_MALFORMED;
+    return p->err;
+}
+
+/* Brackets one level of expression recursion; a caller that got RN_OK calls leave(). */
+static rn_err_t enter(parser_t *p)
+{
+    if (p->depth >= RN_SQL_MAX_EXPR_DEPTH)
+        return too_deep(p, cur(p)->line, cur(p)->col);
+    p->depth++;
+    return RN_OK;
+}
+
+static void leave(parser_t *p)
+{
+    p->depth--;
+}
+
 static rn_ast_expr_t *new_expr(parser_t *p, rn_ast_kind_t kind, const rn_token_t *at)
 {
     rn_ast_expr_t *e = rn_arena_alloc(p->arena, sizeof *e);
@@ -227,12 +250,19 @@ static rn_ast_expr_t *new_expr(parser_t *p, rn_ast_kind_t kind, const rn_token_t
         e->kind = kind;
         e->line = at->line;
         e->col = at->col;
+        e->depth = 1;
     }
     return e;
 }
 
+/* Every child joins its parent here, so this is where the tree's depth is bounded. */
 static rn_err_t add_arg(parser_t *p, rn_ast_expr_t *e, rn_ast_expr_t *arg)
 {
+    if (arg->depth >= e->depth) {
+        if (arg->depth >= RN_SQL_MAX_EXPR_DEPTH)
+            return too_deep(p, e->line, e->col);
+        e->depth = arg->depth + 1;
+    }
     rn_ast_expr_t **slot = push_elem(p, (void **)&e->args, &e->nargs, sizeof *slot);
     if (!slot)
         return nomem(p);
@@ -348,7 +378,9 @@ static rn_err_t unary(parser_t *p, rn_ast_expr_t **out)
     const rn_token_t *t = cur(p);
     if (accept(p, RN_TOK_MINUS)) {
         rn_ast_expr_t *x;
+        TRY(enter(p));
         TRY(unary(p, &x));
+        leave(p);
         if (x->kind == RN_AST_INT || x->kind == RN_AST_FLOAT) { /* fold -5 into a literal */
             x->ival = (int64_t)(0 - (uint64_t)x->ival);
             x->dval = -x->dval;
@@ -365,8 +397,12 @@ static rn_err_t unary(parser_t *p, rn_ast_expr_t **out)
         *out = e;
         return RN_OK;
     }
-    if (accept(p, RN_TOK_PLUS))
-        return unary(p, out);
+    if (accept(p, RN_TOK_PLUS)) {
+        TRY(enter(p));
+        TRY(unary(p, out));
+        leave(p);
+        return RN_OK;
+    }
     return primary(p, out);
 }
 
@@ -475,7 +511,9 @@ static rn_err_t negation(parser_t *p, rn_ast_expr_t **out)
     const rn_token_t *t = cur(p);
     if (accept_kw(p, RN_KW_NOT)) {
         rn_ast_expr_t *x;
+        TRY(enter(p));
         TRY(negation(p, &x));
+        leave(p);
         rn_ast_expr_t *e = new_expr(p, RN_AST_UNARY, t);
         if (!e)
             return nomem(p);
@@ -500,7 +538,7 @@ static rn_err_t conjunction(parser_t *p, rn_ast_expr_t **out)
     }
 }
 
-static rn_err_t expr(parser_t *p, rn_ast_expr_t **out)
+static rn_err_t disjunction(parser_t *p, rn_ast_expr_t **out)
 {
     TRY(conjunction(p, out));
     for (;;) {
@@ -511,6 +549,15 @@ static rn_err_t expr(parser_t *p, rn_ast_expr_t **out)
         TRY(conjunction(p, &r));
         TRY(binary_node(p, t, RN_OP_OR, *out, r, out));
     }
+}
+
+/* Every parenthesis, call argument and IN item comes back here, so one level is counted. */
+static rn_err_t expr(parser_t *p, rn_ast_expr_t **out)
+{
+    TRY(enter(p));
+    TRY(disjunction(p, out));
+    leave(p);
+    return RN_OK;
 }
 
 /* ------------------------------------------------------------------- statements -- */

@@ -6,9 +6,14 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "sql/ast.h"
+#include "sql/plan.h"
 
 static rn_ast_job_t *parse(rn_arena_t *a, const char *text, rn_err_t want, char *err, size_t len)
 {
@@ -227,6 +232,146 @@ static void test_error_excerpt(void **state)
     rn_arena_free(&a);
 }
 
+/* A name of n bytes: 'a' repeated, its last byte `last`. */
+static char *long_name(size_t n, char last)
+{
+    char *s = malloc(n + 1);
+    assert_non_null(s);
+    memset(s, 'a', n);
+    s[n - 1] = last;
+    s[n] = '\0';
+    return s;
+}
+
+/*
+ * Found with tests/fuzz/fuzz_sql (a crafted input, which it reports as out-of-memory): the
+ * "did you mean" search measured every pair of names in full,
+ * so a job file with a 20 KB column and a 20 KB typo of it asked for 3.2 GB and ~10^8 steps
+ * (libFuzzer: out-of-memory in rn_sql_levenshtein). Names longer than RN_SQL_SUGGEST_MAX_LEN
+ * now get no suggestion.
+ */
+static void test_long_names_no_suggestion(void **state)
+{
+    (void)state;
+    static const size_t lens[] = {RN_SQL_SUGGEST_MAX_LEN + 1, 20000};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        char *declared = long_name(lens[i], 'a'), *typo = long_name(lens[i], 'b');
+        size_t len = 4 * lens[i] + 512; /* four names and the keywords */
+        char *text = malloc(len), *err = malloc(len);
+        assert_non_null(text);
+        assert_non_null(err);
+        snprintf(text, len,
+                 "CREATE SOURCE s (%s TEXT, ts TIMESTAMP) FROM TOPIC 't' FORMAT JSON;\n"
+                 "CREATE SINK k INTO STDOUT PRIMARY KEY (%s) AS SELECT %s FROM s GROUP BY %s;\n",
+                 declared, typo, typo, typo);
+        rn_sql_src_t src = {"job.sql", text, strlen(text)};
+        rn_plan_t *p = NULL;
+        assert_int_equal(rn_plan_build(&src, &p, err, len), RN_ERR_MALFORMED);
+        assert_null(p);
+        assert_non_null(strstr(err, "unknown column 'aaaa"));
+        /* (the planner cuts its message at 512 bytes, so this only bites for the short one) */
+        assert_null(strstr(err, "did you mean"));
+        free(declared);
+        free(typo);
+        free(text);
+        free(err);
+    }
+
+    /* The rule at the bound: a typo in a 64-byte name is still suggested, not past it. */
+    for (size_t len = RN_SQL_SUGGEST_MAX_LEN; len <= 3000; len = len * 2 + 1000) {
+        char *cand = long_name(len, 'a'), *word = long_name(len, 'b');
+        const char *cands[] = {"ts", cand};
+        if (len == RN_SQL_SUGGEST_MAX_LEN)
+            assert_ptr_equal(rn_sql_suggest(word, cands, 2), cand);
+        else
+            assert_null(rn_sql_suggest(word, cands, 2));
+        free(word);
+        free(cand);
+    }
+}
+
+/* head, then unit n times, then tail, in one malloc'd string. */
+static char *repeat(const char *head, const char *unit, size_t n, const char *tail)
+{
+    size_t hl = strlen(head), ul = strlen(unit), tl = strlen(tail);
+    char *s = malloc(hl + ul * n + tl + 1), *o = s;
+    assert_non_null(s);
+    memcpy(o, head, hl);
+    o += hl;
+    for (size_t i = 0; i < n; i++, o += ul)
+        memcpy(o, unit, ul);
+    memcpy(o, tail, tl + 1);
+    return s;
+}
+
+/*
+ * Found with tests/fuzz/fuzz_sql (crafted inputs; ASan: stack-overflow): nothing bounded how
+ * deep an expression nests, so a few KB of '(' or '- ' overflowed the parser's stack, and a
+ * chain like a + a + … (a loop in the parser, but one node per term) or NOT NOT … overflowed
+ * the planner's. Each shape now plans at 500 levels
+ * and is refused well before the stack runs out.
+ */
+static void test_deep_expressions(void **state)
+{
+    (void)state;
+    const char *job = "CREATE SOURCE s (n BIGINT, ts TIMESTAMP) FROM TOPIC 't' FORMAT JSON;\n"
+                      "CREATE SINK k INTO STDOUT PRIMARY KEY (n) AS SELECT n FROM s WHERE ";
+    char head[512];
+    struct { const char *prefix, *unit, *suffix; } shapes[] = {
+        {"", "(", "n > 0"},        /* closing parens appended below */
+        {"", "NOT ", "n > 0"},
+        {"", "- ", "n > 0"},
+        {"n", " + n", " > 0"},
+        {"n > 0", " AND n > 0", ""},
+        {"n > 0", " OR n IN (1, (2))", ""},
+    };
+    static const size_t depths[] = {500, 30000};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        for (size_t d = 0; d < 2; d++) {
+            size_t n = depths[d];
+            snprintf(head, sizeof head, "%s%s", job, shapes[i].prefix);
+            char *open = repeat(head, shapes[i].unit, n, shapes[i].suffix);
+            char *text = i == 0 ? repeat(open, ")", n, " GROUP BY n;") :
+                                  repeat(open, "", 0, " GROUP BY n;");
+            free(open);
+            rn_sql_src_t src = {"job.sql", text, strlen(text)};
+            rn_plan_t *p = NULL;
+            char err[1024] = "";
+            rn_err_t got = rn_plan_build(&src, &p, err, sizeof err);
+            if (d == 0 && got != RN_OK)
+                fail_msg("shape %zu at depth %zu: %s", i, n, err);
+            if (d == 1 && (got != RN_ERR_MALFORMED || !strstr(err, "nested deeper than 1000")))
+                fail_msg("shape %zu at depth %zu: returned %d: %s", i, n, got, err);
+            rn_plan_free(p);
+            free(text);
+        }
+    }
+}
+
+/*
+ * Found with tests/fuzz/fuzz_sql (a crafted input; 4 s and 1.2 GB per run under ASan): each
+ * quoted token reserved room for the rest of the file, so a 70 KB file of 20000 quoted
+ * tokens took 705 MB of the parse arena. (Checked where glibc reports
+ * its heap; ASan builds report nothing and pass.)
+ */
+static void test_quoted_tokens_sized_by_themselves(void **state)
+{
+    (void)state;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
+    char *text = repeat("", "'' \"a\" ", 10000, "");
+    struct mallinfo2 before = mallinfo2();
+    rn_arena_t a = RN_ARENA_INIT;
+    char err[512];
+    parse(&a, text, RN_ERR_MALFORMED, err, sizeof err); /* lexes it all, then refuses '' */
+    struct mallinfo2 after = mallinfo2();
+    size_t was = before.uordblks + before.hblkhd, now = after.uordblks + after.hblkhd;
+    if (now > was && now - was > (16u << 20))
+        fail_msg("lexing %zu bytes took %zu bytes", strlen(text), now - was);
+    rn_arena_free(&a);
+    free(text);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +381,9 @@ int main(void)
         cmocka_unit_test(test_type_aliases),
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_error_excerpt),
+        cmocka_unit_test(test_long_names_no_suggestion),
+        cmocka_unit_test(test_deep_expressions),
+        cmocka_unit_test(test_quoted_tokens_sized_by_themselves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
