@@ -21,3 +21,5 @@ runnel_integration_test(tools_bulk SOURCES test_tools_bulk.c
                         LIBS rn_tools_testutil rn_tools_json TIMEOUT 600)
 runnel_integration_test(tools_bench SOURCES test_tools_bench.c
                         LIBS rn_tools_testutil rn_tools_json TIMEOUT 300)
+runnel_integration_test(tools_top SOURCES test_tools_top.c
+                        LIBS rn_tools_testutil rn_promscrape rn_httpd TIMEOUT 120)
