@@ -19,6 +19,7 @@ void rn_api_send_error(rn_resp_t *resp, rn_err_t err, const char *msg)
     Runnel__Response r = RUNNEL__RESPONSE__INIT;
     r.error = (Runnel__ErrorCode)err;
     r.error_message = (char *)(msg ? msg : rn_err_str(err));
+    rn_resp_note_error(resp, err);
     rn_resp_pack(resp, &r);
     rn_resp_send(resp);
 }
@@ -52,6 +53,7 @@ static void api_versions(rn_resp_t *resp, rn_err_t err)
     body.apis = ptrs;
     Runnel__Response r = RUNNEL__RESPONSE__INIT;
     r.error = (Runnel__ErrorCode)err;
+    rn_resp_note_error(resp, err);
     if (err != RN_OK)
         r.error_message = (char *)"only version 0 of every API is supported";
     r.body_case = RUNNEL__RESPONSE__BODY_API_VERSIONS;
@@ -140,8 +142,10 @@ static void api_metadata(rn_api_ctx_t *ctx, rn_resp_t *resp, const Runnel__Metad
         const char *name = req->n_topics ? req->topics[i]
                                          : rn_topic_name(rn_topics_at(ctx->topics, i));
         Runnel__TopicMetadata *tm = topic_metadata(ctx, &a, name);
-        if (tm)
+        if (tm) {
+            rn_resp_note_error(resp, (rn_err_t)tm->error);
             body.topics[body.n_topics++] = tm;
+        }
     }
     Runnel__Response r = RUNNEL__RESPONSE__INIT;
     r.body_case = RUNNEL__RESPONSE__BODY_METADATA;
@@ -211,6 +215,7 @@ static void api_create_topics(rn_api_ctx_t *ctx, rn_resp_t *resp,
         } else {
             err = create_one(ctx, &a, ct, req->validate_only, msg, sizeof msg);
         }
+        rn_resp_note_error(resp, err);
         if (err != RN_OK)
             RN_INFO("api", "CreateTopics %s from %s: %s: %s", ct->name, rn_resp_peer(resp),
                     rn_err_name(err), msg);
@@ -233,6 +238,7 @@ static void api_delete_topics(rn_api_ctx_t *ctx, rn_resp_t *resp,
     for (size_t i = 0; i < req->n_topics && body.results; i++) {
         char msg[512] = "";
         rn_err_t err = rn_topics_delete(ctx->topics, req->topics[i], msg, sizeof msg);
+        rn_resp_note_error(resp, err);
         Runnel__TopicResult *tr = topic_result(&a, req->topics[i], err, msg);
         if (tr)
             body.results[body.n_results++] = tr;
@@ -298,6 +304,7 @@ static void api_list_offsets(rn_api_ctx_t *ctx, rn_resp_t *resp,
                 break;
             runnel__list_offsets_partition_result__init(pr);
             list_one(ctx, lt->name, lt->partitions[j], pr);
+            rn_resp_note_error(resp, (rn_err_t)pr->error);
             tr->partitions[tr->n_partitions++] = pr;
         }
         body.topics[body.n_topics++] = tr;

@@ -11,9 +11,11 @@
 #include <uv.h>
 
 #include "api.h"
+#include "bmetrics.h"
 #include "clock.h"
 #include "fetch.h"
 #include "fsutil.h"
+#include "httpd.h"
 #include "logging.h"
 #include "net/server.h"
 #include "partition.h"
@@ -29,6 +31,7 @@ typedef struct broker {
     const rn_bcfg_t *cfg;
     int lock_fd;
     char listening_path[PATH_MAX];
+    char metrics_listening_path[PATH_MAX];
     rn_pids_t *pids;
     rn_topics_t *topics;
     rn_part_env_t env;
@@ -36,11 +39,24 @@ typedef struct broker {
     rn_srv_t *srv;
     rn_fetch_t *fetch;
     rn_api_ctx_t api;
+    rn_bm_t *metrics;
+    rn_httpd_t *httpd;         /* --metrics-listen; NULL when off */
+    rn_http_std_t http;
+    volatile int ready;        /* /readyz: logs loaded and the listener up, not stopping */
+    const char *volatile not_ready_why;
+    /* loading the topics in the thread pool, while the loop already serves /healthz */
+    uv_work_t load;
+    bool loading;
+    rn_topics_t *loaded;
+    rn_err_t load_err;
+    char load_msg[1024];
+    int64_t load_started_ns;
     uv_signal_t sigint, sigterm;
     uv_timer_t retention_timer, flush_timer, shutdown_timer;
     bool handles_started;
     bool stopping;
     bool conns_closed;
+    int status;                /* the exit status once the loop returns */
     int64_t shutdown_deadline_ns;
 } broker_t;
 
@@ -96,6 +112,10 @@ static void close_all_handles(broker_t *b)
 {
     rn_fetch_free(b->fetch);
     b->fetch = NULL;
+    rn_httpd_stop(b->httpd);
+    b->httpd = NULL;
+    if (!b->handles_started)
+        return;
     close_handle((uv_handle_t *)&b->retention_timer);
     close_handle((uv_handle_t *)&b->flush_timer);
     close_handle((uv_handle_t *)&b->shutdown_timer);
@@ -131,6 +151,12 @@ static void begin_shutdown(broker_t *b, int signum)
         _exit(1);
     }
     b->stopping = true;
+    b->ready = 0;
+    b->not_ready_why = "shutting down";
+    if (b->loading) {
+        RN_INFO("broker", "%s: stopping once the logs are loaded", strsignal(signum));
+        return; /* on_loaded finishes the stop */
+    }
     RN_INFO("broker", "%s: shutting down (no new connections or requests; finishing those in "
             "flight)", strsignal(signum));
     rn_fetch_answer_all(b->fetch);
@@ -146,6 +172,17 @@ static void on_signal(uv_signal_t *h, int signum)
 }
 
 /* ------------------------------------------------------------------ start-up ---- */
+
+/*
+ * Start-up in three steps, so /healthz answers (and /readyz says "loading logs") while a
+ * large data directory recovers:
+ *   start (loop thread, before uv_run)  lock, producer ids, metrics server, signals, then
+ *                                        queue the load
+ *   load_topics (thread pool)           rn_topics_open: files only, no loop state
+ *   on_loaded (loop thread)             listen, timers, DATA_DIR/listening, ready
+ * A failure after start ends the loop with status 1; a signal during the load stops the
+ * broker once the load has ended (the logs are then closed cleanly).
+ */
 
 static void advertised(broker_t *b, const char *bind_host)
 {
@@ -168,6 +205,115 @@ static void advertised(broker_t *b, const char *bind_host)
     }
 }
 
+/* Writes "ADDRESS\n" to DATA_DIR/name atomically (scripts and tests wait for it). */
+static void write_address(broker_t *b, char *path, size_t pathlen, const char *name,
+                          const char *address)
+{
+    char line[128];
+    int n = snprintf(line, sizeof line, "%s\n", address);
+    snprintf(path, pathlen, "%s/%s", b->cfg->data_dir, name);
+    if (rn_fs_write_atomic(path, line, (size_t)n, false) != RN_OK)
+        RN_WARN("broker", "cannot write %s: %s", path, strerror(errno));
+}
+
+static int start_metrics(broker_t *b)
+{
+    char err[512] = "";
+    b->http.metrics = rn_bm_registry(b->metrics);
+    b->http.ready = &b->ready;
+    b->http.not_ready_why = &b->not_ready_why;
+    if (rn_httpd_start(&b->loop, b->cfg->metrics_listen, rn_http_std_handler, &b->http,
+                       &b->httpd, err, sizeof err) != RN_OK) {
+        RN_ERROR("broker", "%s", err);
+        return -1;
+    }
+    rn_httpd_set_timeout(b->httpd, (int)b->cfg->metrics_request_timeout_ms);
+    write_address(b, b->metrics_listening_path, sizeof b->metrics_listening_path,
+                  "metrics-listening", rn_httpd_address(b->httpd));
+    RN_INFO("broker", "metrics on http://%s/metrics (also /healthz, /readyz)",
+            rn_httpd_address(b->httpd));
+    return 0;
+}
+
+/* The listener, the fetch module and the timers, once the topics are there. */
+static int serve(broker_t *b)
+{
+    const rn_bcfg_t *cfg = b->cfg;
+    char err[1024] = "";
+    char host[256];
+    uint16_t port = 0;
+    rn_bcfg_split_hostport(cfg->listen, host, sizeof host, &port);
+    rn_srv_opts_t so = {host, port, cfg->max_frame_bytes, cfg->max_connections,
+                        cfg->max_inflight, rn_bm_srv_hooks(b->metrics)};
+    b->api.cfg = cfg;
+    b->api.topics = b->topics;
+    b->api.pids = b->pids;
+    if (rn_srv_start(&b->loop, &so, rn_api_dispatch, &b->api, &b->srv, err, sizeof err) !=
+        RN_OK) {
+        RN_ERROR("broker", "%s", err);
+        return -1;
+    }
+    b->api.srv = b->srv;
+    if (!(b->fetch = b->api.fetch = rn_fetch_new(&b->loop, b->topics, b->srv))) {
+        RN_ERROR("broker", "out of memory");
+        return -1;
+    }
+    advertised(b, host);
+    uint64_t rint = (uint64_t)cfg->retention_check_interval_ms;
+    uv_timer_start(&b->retention_timer, on_retention, rint, rint);
+    uv_timer_start(&b->flush_timer, on_flush_tick, flush_tick_ms(b), flush_tick_ms(b));
+    /* Last: whoever waits for this file may connect at once. */
+    write_address(b, b->listening_path, sizeof b->listening_path, "listening",
+                  rn_srv_address(b->srv));
+    b->ready = 1;
+    b->not_ready_why = NULL;
+    RN_INFO("broker", "node %" PRId32 " listening on %s (advertised as %s:%u)", cfg->node_id,
+            rn_srv_address(b->srv), b->api.advertised_host, b->api.advertised_port);
+    return 0;
+}
+
+/* Ends the loop with status 1 (nothing was served yet). */
+static void fail_running(broker_t *b)
+{
+    b->status = 1;
+    b->stopping = true;
+    b->ready = 0;
+    if (b->srv) {
+        rn_srv_free(b->srv);
+        b->srv = NULL;
+    }
+    close_all_handles(b);
+}
+
+static void load_topics(uv_work_t *w)
+{
+    broker_t *b = w->data;
+    b->load_err = rn_topics_open(&b->env, b->cfg->data_dir, &b->cfg->topic_defaults,
+                                 &b->loaded, b->load_msg, sizeof b->load_msg);
+}
+
+static void on_loaded(uv_work_t *w, int status)
+{
+    broker_t *b = w->data;
+    b->loading = false;
+    if (status < 0 || b->load_err != RN_OK) {
+        RN_ERROR("broker", "cannot load topics: %s",
+                 status < 0 ? uv_strerror(status) : b->load_msg);
+        fail_running(b);
+        return;
+    }
+    b->topics = b->loaded;
+    rn_bm_follow(b->metrics, b->topics);
+    RN_INFO("broker", "loaded %zu topic(s) in %" PRId64 " ms", rn_topics_count(b->topics),
+            (rn_now_ns() - b->load_started_ns) / 1000000);
+    if (b->stopping) {
+        close_all_handles(b); /* a signal came during the load */
+        return;
+    }
+    if (serve(b) != 0)
+        fail_running(b);
+}
+
 static int start(broker_t *b)
 {
     const rn_bcfg_t *cfg = b->cfg;
@@ -187,38 +333,19 @@ static int start(broker_t *b)
         RN_ERROR("broker", "%s", err);
         return -1;
     }
+    if (!(b->metrics = rn_bm_new(cfg))) {
+        RN_ERROR("broker", "out of memory");
+        return -1;
+    }
+    b->not_ready_why = "loading logs";
+    if (cfg->metrics_listen && start_metrics(b) != 0)
+        return -1;
     b->env.loop = &b->loop;
     b->env.burst_begin = burst_begin;
     b->env.burst_end = burst_end;
     b->env.ctx = b;
     b->env.syncs_running = &b->syncs_running;
-    int64_t t0 = rn_now_ns();
-    if (rn_topics_open(&b->env, cfg->data_dir, &cfg->topic_defaults, &b->topics, err,
-                       sizeof err) != RN_OK) {
-        RN_ERROR("broker", "cannot load topics: %s", err);
-        return -1;
-    }
-    RN_INFO("broker", "loaded %zu topic(s) in %" PRId64 " ms", rn_topics_count(b->topics),
-            (rn_now_ns() - t0) / 1000000);
-    char host[256];
-    uint16_t port = 0;
-    rn_bcfg_split_hostport(cfg->listen, host, sizeof host, &port);
-    rn_srv_opts_t so = {host, port, cfg->max_frame_bytes, cfg->max_connections,
-                        cfg->max_inflight};
-    b->api.cfg = cfg;
-    b->api.topics = b->topics;
-    b->api.pids = b->pids;
-    if (rn_srv_start(&b->loop, &so, rn_api_dispatch, &b->api, &b->srv, err, sizeof err) !=
-        RN_OK) {
-        RN_ERROR("broker", "%s", err);
-        return -1;
-    }
-    b->api.srv = b->srv;
-    if (!(b->fetch = b->api.fetch = rn_fetch_new(&b->loop, b->topics, b->srv))) {
-        RN_ERROR("broker", "out of memory");
-        return -1;
-    }
-    advertised(b, host);
+    b->env.fsync_seconds = rn_bm_fsync_seconds(b->metrics);
     uv_signal_init(&b->loop, &b->sigint);
     uv_signal_init(&b->loop, &b->sigterm);
     b->sigint.data = b->sigterm.data = b;
@@ -228,31 +355,23 @@ static int start(broker_t *b)
     uv_timer_init(&b->loop, &b->flush_timer);
     uv_timer_init(&b->loop, &b->shutdown_timer);
     b->retention_timer.data = b->flush_timer.data = b->shutdown_timer.data = b;
-    uint64_t rint = (uint64_t)cfg->retention_check_interval_ms;
-    uv_timer_start(&b->retention_timer, on_retention, rint, rint);
-    uv_timer_start(&b->flush_timer, on_flush_tick, flush_tick_ms(b), flush_tick_ms(b));
     b->handles_started = true;
-    /* Last: whoever waits for this file may connect at once. */
-    char line[128];
-    int n = snprintf(line, sizeof line, "%s\n", rn_srv_address(b->srv));
-    snprintf(b->listening_path, sizeof b->listening_path, "%s/listening", cfg->data_dir);
-    if (rn_fs_write_atomic(b->listening_path, line, (size_t)n, false) != RN_OK)
-        RN_WARN("broker", "cannot write %s: %s", b->listening_path, strerror(errno));
-    RN_INFO("broker", "node %" PRId32 " listening on %s (advertised as %s:%u)", cfg->node_id,
-            rn_srv_address(b->srv), b->api.advertised_host, b->api.advertised_port);
+    b->load.data = b;
+    b->load_started_ns = rn_now_ns();
+    b->loading = true;
+    if (uv_queue_work(&b->loop, &b->load, load_topics, on_loaded) != 0) {
+        b->loading = false;
+        RN_ERROR("broker", "cannot start loading the topics");
+        return -1;
+    }
     return 0;
 }
 
-/* Frees what start() built when it failed part-way (no handle of the loop is running). */
+/* Frees what start() built when it failed (the load never began). */
 static void abandon_start(broker_t *b)
 {
-    if (b->fetch)
-        rn_fetch_free(b->fetch);
-    if (b->srv)
-        rn_srv_free(b->srv);
-    uv_run(&b->loop, UV_RUN_NOWAIT); /* let the close callbacks run */
-    if (b->topics)
-        rn_topics_close(b->topics);
+    close_all_handles(b);
+    uv_run(&b->loop, UV_RUN_DEFAULT); /* let the close callbacks run */
 }
 
 int rn_broker_run(const rn_bcfg_t *cfg)
@@ -264,7 +383,6 @@ int rn_broker_run(const rn_bcfg_t *cfg)
     }
     b->cfg = cfg;
     b->lock_fd = -1;
-    int status = 0;
     if (uv_loop_init(&b->loop) != 0) {
         RN_ERROR("broker", "cannot create the event loop");
         free(b);
@@ -274,25 +392,33 @@ int rn_broker_run(const rn_bcfg_t *cfg)
             cfg->node_id, cfg->data_dir);
     if (start(b) != 0) {
         abandon_start(b);
-        status = 1;
+        b->status = 1;
     } else {
         uv_run(&b->loop, UV_RUN_DEFAULT);
+    }
+    if (b->topics) {
+        rn_bm_follow(b->metrics, NULL);
         int64_t t0 = rn_now_ns();
         if (rn_topics_close(b->topics) != RN_OK) {
             RN_ERROR("broker", "some partitions did not close cleanly; the next start "
                      "recovers them");
-            status = 1;
+            b->status = 1;
         }
         RN_INFO("broker", "partitions closed in %" PRId64 " ms", (rn_now_ns() - t0) / 1000000);
-        unlink(b->listening_path);
+        b->topics = NULL;
     }
-    b->topics = NULL;
+    if (b->listening_path[0])
+        unlink(b->listening_path);
+    if (b->metrics_listening_path[0])
+        unlink(b->metrics_listening_path);
     uv_run(&b->loop, UV_RUN_NOWAIT);
     if (uv_loop_close(&b->loop) != 0)
         RN_WARN("broker", "event loop closed with handles still open");
+    rn_bm_free(b->metrics);
     rn_pids_free(b->pids);
     if (b->lock_fd >= 0)
         close(b->lock_fd);
+    int status = b->status;
     free(b);
     if (status == 0)
         RN_INFO("broker", "stopped cleanly");

@@ -11,6 +11,7 @@
 
 enum kind {
     K_STR,   /* char * member */
+    K_STR_OPT, /* char * member; an empty value unsets it (NULL) */
     K_I32,
     K_U32,
     K_I64,
@@ -80,6 +81,13 @@ static const struct key keys[] = {
      "idempotent producer state of a partition is dropped after this long without a batch"},
     {"shutdown.timeout.ms", K_I64, M(shutdown_timeout_ms), NULL, 0, INT64_MAX, "10000",
      "on SIGTERM, how long to wait for in-flight requests before closing connections"},
+    {"metrics.listen", K_STR_OPT, M(metrics_listen), NULL, 0, 0, "(off)",
+     "HOST:PORT of the HTTP server for /metrics (Prometheus), /healthz and /readyz; port 0 "
+     "picks a free port, written to DIR/metrics-listening; empty: off; also --metrics-listen"},
+    {"metrics.request.timeout.ms", K_I64, M(metrics_request_timeout_ms), NULL, 10, 3600000,
+     "10000",
+     "an HTTP request to the metrics server not complete in this long gets 408 and a close; "
+     "also how long an idle keep-alive connection stays open"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -105,6 +113,7 @@ void rn_bcfg_init(rn_bcfg_t *cfg)
     cfg->max_inflight = 100;
     cfg->producer_id_expiration_ms = 86400000;
     cfg->shutdown_timeout_ms = 10000;
+    cfg->metrics_request_timeout_ms = 10000;
 }
 
 void rn_bcfg_free(rn_bcfg_t *cfg)
@@ -112,7 +121,8 @@ void rn_bcfg_free(rn_bcfg_t *cfg)
     free(cfg->data_dir);
     free(cfg->listen);
     free(cfg->advertised);
-    cfg->data_dir = cfg->listen = cfg->advertised = NULL;
+    free(cfg->metrics_listen);
+    cfg->data_dir = cfg->listen = cfg->advertised = cfg->metrics_listen = NULL;
 }
 
 static rn_err_t parse_int(const struct key *k, const char *value, int64_t *out, char *errbuf,
@@ -144,6 +154,14 @@ rn_err_t rn_bcfg_set(rn_bcfg_t *cfg, const char *name, const char *value, char *
     int64_t v = 0;
     rn_err_t err;
     switch (k->kind) {
+    case K_STR_OPT:
+        if (!*value) {
+            char **slot = (char **)(void *)member;
+            free(*slot);
+            *slot = NULL;
+            return RN_OK;
+        }
+        /* fall through */
     case K_STR: {
         if (!*value) {
             snprintf(errbuf, errlen, "empty value for %s", name);
@@ -253,6 +271,13 @@ rn_err_t rn_bcfg_check(const rn_bcfg_t *cfg, char *errbuf, size_t errlen)
         rn_bcfg_split_hostport(cfg->advertised, host, sizeof host, &port) != RN_OK) {
         snprintf(errbuf, errlen,
                  "bad advertised.listeners '%s': expected HOST or HOST:PORT", cfg->advertised);
+        return RN_ERR_BAD_CONFIG;
+    }
+    if (cfg->metrics_listen &&
+        rn_bcfg_split_hostport(cfg->metrics_listen, host, sizeof host, &port) != RN_OK) {
+        snprintf(errbuf, errlen,
+                 "bad metrics.listen '%s': expected HOST:PORT with PORT in 0..65535, e.g. "
+                 "127.0.0.1:9100 (empty turns the metrics server off)", cfg->metrics_listen);
         return RN_ERR_BAD_CONFIG;
     }
     /* A produce must fit in a frame with room for the request around its batch. */

@@ -4,7 +4,7 @@
  * config file, --set and the dedicated flags.
  *
  * Precedence, lowest first: built-in defaults, --config FILE, --set key=value (in order),
- * then --data-dir / --listen / --node-id, which always win.
+ * then --data-dir / --listen / --node-id / --metrics-listen, which always win.
  *
  * Keys use Kafka's names where Kafka has the same setting (log.segment.bytes,
  * log.retention.ms, message.max.bytes …); the log.* keys are the defaults of the per-topic
@@ -33,9 +33,11 @@ typedef struct rn_bcfg {
     uint32_t max_inflight;           /* max.inflight.requests.per.connection */
     int64_t producer_id_expiration_ms;
     int64_t shutdown_timeout_ms;
+    char *metrics_listen;            /* metrics.listen (--metrics-listen); NULL: no HTTP server */
+    int64_t metrics_request_timeout_ms;
 } rn_bcfg_t;
 
-/* Fills every key with its default; data_dir and listen stay NULL. */
+/* Fills every key with its default; data_dir, listen and metrics_listen stay NULL. */
 void rn_bcfg_init(rn_bcfg_t *cfg);
 void rn_bcfg_free(rn_bcfg_t *cfg);
 

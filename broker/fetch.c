@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bmetrics.h"
 #include "buf.h"
 #include "frame.h"
 #include "logging.h"
@@ -42,6 +43,8 @@ struct fpart {
     rn_log_slice_t slices[MAX_SLICES];
     uint32_t nslices;
     size_t bytes;
+    uint64_t records;        /* in the slices' batches */
+    void *stats;             /* the topic's metrics (rn_topic_stats) */
     size_t size;             /* encoded FetchPartitionData, records included */
 };
 
@@ -92,6 +95,7 @@ static void read_partition(rn_fetch_t *f, const char *topic_name, const Runnel__
         res->has_error = true;
         return;
     }
+    fp->stats = rn_topic_stats(topic);
     rn_log_t *log = rn_part_log(part);
     uint64_t hw = rn_log_end_offset(log);
     fp->high_watermark = fp->log_end_offset = (int64_t)hw;
@@ -123,6 +127,7 @@ static void read_partition(rn_fetch_t *f, const char *topic_name, const Runnel__
         }
         fp->nslices++;
         fp->bytes += s->len;
+        fp->records += s->next_offset - s->first_offset;
         res->bytes += s->len;
         *budget = s->len < *budget ? *budget - s->len : 0;
         off = s->next_offset;
@@ -286,6 +291,19 @@ static bool encode(rn_resp_t *resp, struct fresult *res)
     return ok;
 }
 
+/* Counts what the response carries: bytes and records per topic, error codes. */
+static void count(rn_resp_t *resp, const struct fresult *res)
+{
+    for (size_t i = 0; i < res->n; i++) {
+        for (size_t j = 0; j < res->topics[i].n; j++) {
+            const struct fpart *fp = &res->topics[i].parts[j];
+            rn_resp_note_error(resp, fp->err);
+            if (fp->bytes)
+                rn_bm_fetched(fp->stats, fp->bytes, fp->records);
+        }
+    }
+}
+
 static void respond(rn_resp_t *resp, const Runnel__FetchRequest *req, struct fresult *res)
 {
     (void)req;
@@ -295,6 +313,7 @@ static void respond(rn_resp_t *resp, const Runnel__FetchRequest *req, struct fre
         rn_api_send_error(resp, RN_ERR_UNKNOWN_SERVER_ERROR, "broker out of memory");
         return;
     }
+    count(resp, res);
     release(res);
     rn_resp_send(resp);
 }

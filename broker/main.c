@@ -17,8 +17,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: runnel-broker --data-dir DIR --listen HOST:PORT [--node-id N]\n"
-            "                     [--config FILE] [--set key=value]... "
-            "[--log-level debug|info|warn|error]\n"
+            "                     [--metrics-listen HOST:PORT] [--config FILE]\n"
+            "                     [--set key=value]... [--log-level debug|info|warn|error]\n"
             "       runnel-broker --help | --version\n"
             "\n"
             "Runs a single-node Runnel broker on one event loop.\n"
@@ -27,6 +27,10 @@ static void usage(FILE *out)
             "  --listen HOST:PORT    address to listen on; port 0 picks a free one; the bound\n"
             "                        address is written to DIR/listening (listeners)\n"
             "  --node-id N           this broker's id (node.id, default 1)\n"
+            "  --metrics-listen HOST:PORT\n"
+            "                        serve /metrics, /healthz and /readyz over HTTP there; the\n"
+            "                        bound address is written to DIR/metrics-listening\n"
+            "                        (metrics.listen)\n"
             "  --config FILE         key=value lines; '#' starts a comment\n"
             "  --set key=value       one setting; overrides the file; may repeat\n"
             "  --log-level LEVEL     stderr log level (default info)\n"
@@ -44,7 +48,7 @@ static int fail(const char *fmt, const char *a, const char *b)
 }
 
 struct args {
-    const char *data_dir, *listen, *node_id, *config, *log_level;
+    const char *data_dir, *listen, *node_id, *metrics_listen, *config, *log_level;
     char **sets;
     int nsets;
 };
@@ -55,6 +59,7 @@ static int parse_args(int argc, char **argv, struct args *a, bool *exit_now)
         {"data-dir", required_argument, NULL, 'd'}, {"listen", required_argument, NULL, 'l'},
         {"node-id", required_argument, NULL, 'n'},  {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 's'},      {"log-level", required_argument, NULL, 'L'},
+        {"metrics-listen", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
@@ -65,6 +70,7 @@ static int parse_args(int argc, char **argv, struct args *a, bool *exit_now)
         case 'd': a->data_dir = optarg; break;
         case 'l': a->listen = optarg; break;
         case 'n': a->node_id = optarg; break;
+        case 'm': a->metrics_listen = optarg; break;
         case 'c': a->config = optarg; break;
         case 'L': a->log_level = optarg; break;
         case 's': a->sets[a->nsets++] = optarg; break;
@@ -110,7 +116,8 @@ static int build_config(const struct args *a, rn_bcfg_t *cfg)
         const char *flag, *key, *value;
     } flags[] = {{"--data-dir", "log.dirs", a->data_dir},
                  {"--listen", "listeners", a->listen},
-                 {"--node-id", "node.id", a->node_id}};
+                 {"--node-id", "node.id", a->node_id},
+                 {"--metrics-listen", "metrics.listen", a->metrics_listen}};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         if (flags[i].value && rn_bcfg_set(cfg, flags[i].key, flags[i].value, err, sizeof err))
             return fail("%s: %s", flags[i].flag, err);

@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "logging.h"
+#include "metrics.h"
 #include "pstate.h"
 #include "varint.h"
 
@@ -268,7 +269,9 @@ static void complete_waiters(rn_part_t *p, rn_err_t err)
 static void sync_work(uv_work_t *req)
 {
     rn_part_t *p = req->data;
+    int64_t t0 = rn_now_ns();
     p->sync_result = rn_log_sync_run(p->sync);
+    rn_histo_observe(p->env->fsync_seconds, (double)(rn_now_ns() - t0) / 1e9);
 }
 
 static void sync_start(rn_part_t *p);
@@ -444,18 +447,23 @@ static void append_batches(rn_part_t *p, uint8_t *data, size_t len, const rn_bat
         err = append_run(p, data, len, hs, n, &info);
         res->base_offset = info.first_offset;
         res->records = info.record_count;
+        res->bytes = err == RN_OK ? len : 0;
     } else {
         /* Retries mixed with new batches (a client that re-batched): append the new ones. */
         size_t pos = 0;
         for (size_t i = 0; i < n && err == RN_OK; i++) {
             size_t total = rn_batch_total_size(&hs[i]);
-            if (!v[i].duplicate && (err = append_run(p, data + pos, total, &hs[i], 1, &info)) == RN_OK)
+            if (!v[i].duplicate &&
+                (err = append_run(p, data + pos, total, &hs[i], 1, &info)) == RN_OK) {
                 res->records += info.record_count;
+                res->bytes += total;
+            }
             if (i == 0)
                 res->base_offset = v[0].duplicate ? v[0].first_offset : info.first_offset;
             pos += total;
         }
         res->duplicate = dups == n;
+        res->duplicate_batches = (uint32_t)dups;
     }
     if (err != RN_OK) {
         refuse(res, rn_part_wire_err(err), "append failed: %s", rn_err_str(err));
@@ -516,7 +524,7 @@ out:
 
 /* --------------------------------------------------------------- maintenance ---- */
 
-void rn_part_maintain(rn_part_t *p, int64_t producer_idle_ms)
+void rn_part_maintain(rn_part_t *p, int64_t producer_idle_ms, rn_part_retention_t *removed)
 {
     uint32_t segs = rn_log_segment_count(p->log);
     uint64_t start = rn_log_start_offset(p->log);
@@ -528,11 +536,16 @@ void rn_part_maintain(rn_part_t *p, int64_t producer_idle_ms)
         RN_WARN("partition", "%s: cannot write producer-state snapshot: %s", p->dir,
                 strerror(errno));
     uint32_t deleted = 0;
+    uint64_t size_before = rn_log_size_bytes(p->log);
     if ((err = rn_log_apply_retention(p->log, &deleted)) != RN_OK)
         RN_WARN("partition", "%s: retention failed: %s", p->dir, rn_err_str(err));
     if (deleted)
         RN_INFO("partition", "%s: retention deleted %" PRIu32 " segment(s); log start %" PRIu64
                 " -> %" PRIu64, p->dir, deleted, start, rn_log_start_offset(p->log));
+    if (removed) {
+        removed->segments = deleted;
+        removed->bytes = size_before - rn_log_size_bytes(p->log);
+    }
     size_t expired = rn_pstate_expire(p->pstate, rn_clock_wall_ms(rn_clock_system()),
                                       producer_idle_ms);
     if (expired)

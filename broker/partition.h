@@ -37,6 +37,7 @@
 #include "log.h"
 
 typedef struct rn_part rn_part_t;
+struct rn_metric;
 
 typedef struct rn_part_env {
     uv_loop_t *loop;
@@ -45,6 +46,7 @@ typedef struct rn_part_env {
     void (*burst_end)(void *ctx);
     void *ctx;
     uint32_t *syncs_running;  /* counts syncs in the thread pool, across partitions */
+    struct rn_metric *fsync_seconds; /* histogram of rn_log_sync_run's duration; may be NULL */
 } rn_part_env_t;
 
 /*
@@ -72,6 +74,8 @@ typedef struct rn_part_result {
     uint64_t durable_target;  /* > 0: acknowledge only once rn_part_wait_durable reports */
     bool duplicate;           /* every batch was a retry; nothing appended */
     uint32_t records;         /* records appended */
+    size_t bytes;             /* bytes of the batches appended (retries not counted) */
+    uint32_t duplicate_batches; /* retried batches acknowledged without appending */
     char msg[200];            /* why, when err != RN_OK */
 } rn_part_result_t;
 
@@ -94,8 +98,14 @@ rn_err_t rn_part_wait_durable(rn_part_t *p, uint64_t target, rn_part_durable_cb 
 
 /* flush.ms: starts a sync when rn_log_flush_due says so. */
 void rn_part_flush_tick(rn_part_t *p);
-/* Timer work: roll by segment.ms, retention, expiry of idle producers. */
-void rn_part_maintain(rn_part_t *p, int64_t producer_idle_ms);
+typedef struct rn_part_retention {
+    uint32_t segments;        /* segments retention deleted */
+    uint64_t bytes;           /* their bytes */
+} rn_part_retention_t;
+
+/* Timer work: roll by segment.ms, retention, expiry of idle producers. *deleted (may be
+ * NULL) says what retention removed. */
+void rn_part_maintain(rn_part_t *p, int64_t producer_idle_ms, rn_part_retention_t *deleted);
 
 /* Maps a storage error to what the wire carries (STORAGE_ERROR for I/O, space, state). */
 rn_err_t rn_part_wire_err(rn_err_t err);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "bmetrics.h"
 #include "fetch.h"
 #include "logging.h"
 
@@ -42,6 +43,7 @@ static void on_durable(void *arg, rn_err_t err)
 {
     struct pwait *w = arg;
     if (err != RN_OK) {
+        rn_resp_note_error(w->p->resp, err);
         w->res->error = (Runnel__ErrorCode)err;
         w->res->error_message = (char *)(err == RN_ERR_STORAGE_ERROR
                                              ? "fsync failed; the partition is read-only"
@@ -71,12 +73,15 @@ static void produce_partition(struct produce *p, int32_t acks,
     if (!part) {
         res->error = RUNNEL__ERROR_CODE__ERR_UNKNOWN_TOPIC_OR_PARTITION;
         res->error_message = (char *)(topic ? "no such partition" : "no such topic");
+        rn_resp_note_error(p->resp, RN_ERR_UNKNOWN_TOPIC_OR_PARTITION);
         return;
     }
     rn_part_result_t pr;
     rn_part_append(part, pp->records.data, pp->records.len, &pr);
     res->log_start_offset = (int64_t)rn_log_start_offset(rn_part_log(part));
+    rn_bm_produced(rn_topic_stats(topic), &pr);
     if (pr.err != RN_OK) {
+        rn_resp_note_error(p->resp, pr.err);
         res->error = (Runnel__ErrorCode)pr.err;
         res->error_message = rn_arena_strdup(&p->arena, pr.msg);
         RN_INFO("produce", "%s-%" PRIu32 " from %s: %s: %s", topic_name, pp->partition,
@@ -100,6 +105,7 @@ static void produce_partition(struct produce *p, int32_t acks,
         err = rn_part_wait_durable(part, pr.durable_target, on_durable, w, &waiting);
     }
     if (err != RN_OK) {
+        rn_resp_note_error(p->resp, err);
         res->error = (Runnel__ErrorCode)err;
         res->error_message = (char *)"cannot make the batch durable";
         res->base_offset = -1;

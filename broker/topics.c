@@ -25,6 +25,7 @@ struct rn_topic {
     char **keys;             /* overrides, as given at create */
     char **values;
     rn_log_config_t cfg;     /* defaults + overrides */
+    void *stats;             /* the observer's (rn_topics_observe) */
     rn_topic_t *next_dead;   /* in the reap list once deleted */
 };
 
@@ -36,11 +37,13 @@ struct rn_topics {
     rn_topic_t **v;          /* sorted by name */
     size_t n, cap;
     rn_topic_t *dead;        /* deleted, directories not yet removed */
+    rn_topics_observer_t obs;
 };
 
 const char *rn_topic_name(const rn_topic_t *topic) { return topic->name; }
 uint32_t rn_topic_partition_count(const rn_topic_t *topic) { return topic->nparts; }
 const rn_log_config_t *rn_topic_config(const rn_topic_t *topic) { return &topic->cfg; }
+void *rn_topic_stats(const rn_topic_t *topic) { return topic->stats; }
 size_t rn_topics_count(const rn_topics_t *t) { return t->n; }
 rn_topic_t *rn_topics_at(rn_topics_t *t, size_t i) { return i < t->n ? t->v[i] : NULL; }
 
@@ -124,6 +127,26 @@ static void free_topic(rn_topic_t *topic)
 static void part_dir(const rn_topics_t *t, const char *name, uint32_t i, char *buf, size_t len)
 {
     snprintf(buf, len, "%s/%s-%" PRIu32, t->data_dir, name, i);
+}
+
+static void observe_added(rn_topics_t *t, rn_topic_t *topic)
+{
+    if (t->obs.added)
+        topic->stats = t->obs.added(t->obs.ctx, topic);
+}
+
+static void observe_removed(rn_topics_t *t, rn_topic_t *topic)
+{
+    if (t->obs.removed && topic->stats)
+        t->obs.removed(t->obs.ctx, topic->stats);
+    topic->stats = NULL;
+}
+
+void rn_topics_observe(rn_topics_t *t, const rn_topics_observer_t *obs)
+{
+    t->obs = *obs;
+    for (size_t i = 0; i < t->n; i++)
+        observe_added(t, t->v[i]);
 }
 
 /* ---------------------------------------------------------------- topics.meta ---- */
@@ -358,6 +381,7 @@ rn_err_t rn_topics_close(rn_topics_t *t)
     rn_topics_reap(t);
     for (size_t i = 0; i < t->n; i++) {
         rn_topic_t *topic = t->v[i];
+        observe_removed(t, topic);
         for (uint32_t j = 0; j < topic->nparts; j++) {
             if (rn_part_close(topic->parts[j]) != RN_OK && err == RN_OK)
                 err = RN_ERR_IO;
@@ -445,6 +469,7 @@ rn_err_t rn_topics_create(rn_topics_t *t, const rn_topic_spec_t *spec, uint32_t 
         goto undo;
     }
     RN_INFO("topics", "created topic %s with %" PRIu32 " partition(s)", topic->name, np);
+    observe_added(t, topic);
     return RN_OK;
 undo:
     for (uint32_t i = 0; i < topic->nparts; i++) {
@@ -468,6 +493,7 @@ rn_err_t rn_topics_delete(rn_topics_t *t, const char *name, char *errbuf, size_t
         insert_topic(t, topic); /* cannot fail: its slot was just freed */
         return RN_ERR_STORAGE_ERROR;
     }
+    observe_removed(t, topic);
     topic->next_dead = t->dead;
     t->dead = topic;
     RN_INFO("topics", "deleted topic %s", name);
@@ -521,7 +547,12 @@ int64_t rn_topics_min_flush_ms(const rn_topics_t *t)
 void rn_topics_maintain(rn_topics_t *t, int64_t producer_idle_ms)
 {
     for (size_t i = 0; i < t->n; i++) {
-        for (uint32_t j = 0; j < t->v[i]->nparts; j++)
-            rn_part_maintain(t->v[i]->parts[j], producer_idle_ms);
+        rn_topic_t *topic = t->v[i];
+        for (uint32_t j = 0; j < topic->nparts; j++) {
+            rn_part_retention_t deleted = {0};
+            rn_part_maintain(topic->parts[j], producer_idle_ms, &deleted);
+            if (deleted.segments && t->obs.retention && topic->stats)
+                t->obs.retention(t->obs.ctx, topic->stats, deleted.segments, deleted.bytes);
+        }
     }
 }

@@ -85,6 +85,24 @@ int64_t rn_topics_min_flush_ms(const rn_topics_t *t);
 /* Rolls by segment.ms, applies retention, expires idle producers, on every partition. */
 void rn_topics_maintain(rn_topics_t *t, int64_t producer_idle_ms);
 
+/*
+ * Someone following topics as they come and go (the metrics, broker/bmetrics.c). Each topic
+ * carries one opaque pointer for it (rn_topic_stats). All callbacks may be NULL.
+ */
+typedef struct rn_topics_observer {
+    void *ctx;
+    /* A topic is served: returns the pointer rn_topic_stats gives back (may be NULL). */
+    void *(*added)(void *ctx, rn_topic_t *topic);
+    /* It stops being served (deleted, or the table closes): the last use of stats. */
+    void (*removed)(void *ctx, void *stats);
+    /* Retention deleted segments of one of its partitions. */
+    void (*retention)(void *ctx, void *stats, uint32_t segments, uint64_t bytes);
+} rn_topics_observer_t;
+
+/* Calls added for every topic there is now, then for each topic created. obs is copied. */
+void rn_topics_observe(rn_topics_t *t, const rn_topics_observer_t *obs);
+void *rn_topic_stats(const rn_topic_t *topic);
+
 /* Kafka's rule: 1..249 of [a-zA-Z0-9._-], not "." or "..". */
 bool rn_topic_name_valid(const char *name, char *errbuf, size_t errlen);
 

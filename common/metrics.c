@@ -399,8 +399,15 @@ static void fmt_value(double v, char *buf, size_t len)
         snprintf(buf, len, v > 0 ? "+Inf" : "-Inf");
     else if (v == floor(v) && fabs(v) < 1e15)
         snprintf(buf, len, "%.0f", v);
-    else
-        snprintf(buf, len, "%.17g", v);
+    else {
+        /* The shortest form that reads back as v: le="0.0025", not "0.0025000000000000001"
+         * (a query selecting a bucket by its le label compares strings). */
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(buf, len, "%.*g", prec, v);
+            if (strtod(buf, NULL) == v)
+                break;
+        }
+    }
 }
 
 static bool render_histogram(rn_buf_t *out, const rn_mfamily_t *f, const rn_metric_t *s)

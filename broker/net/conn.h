@@ -54,6 +54,8 @@ struct rn_resp {
     rn_conn_t *conn;
     Runnel__Request *req;
     uint32_t cid;
+    int32_t api;                /* the request's ApiKey; -1 when it could not be decoded */
+    int64_t start_ns;           /* when it was decoded (request latency) */
     bool done;
     rn_buf_t buf;
     struct chunk *chunks;

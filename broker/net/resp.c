@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "logging.h"
 #include "varint.h"
@@ -27,6 +28,8 @@ rn_resp_t *rn_resp_new(rn_conn_t *c, Runnel__Request *req, uint32_t cid)
     r->conn = c;
     r->req = req;
     r->cid = cid;
+    r->api = req && req->header ? (int32_t)req->header->api : -1;
+    r->start_ns = rn_now_ns();
     r->chunks = r->inline_chunks;
     r->cap = sizeof r->inline_chunks / sizeof r->inline_chunks[0];
     if (c->tail)
@@ -60,6 +63,15 @@ uint32_t rn_resp_correlation_id(const rn_resp_t *r)
 const char *rn_resp_peer(const rn_resp_t *r)
 {
     return r->conn->peer;
+}
+
+void rn_resp_note_error(rn_resp_t *r, rn_err_t err)
+{
+    if (!r || err == RN_OK)
+        return;
+    const rn_srv_hooks_t *h = r->conn->srv->opts.hooks;
+    if (h && h->error)
+        h->error(h->ctx, r->api, err);
 }
 
 static struct chunk *add_chunk(rn_resp_t *r)
@@ -138,6 +150,9 @@ void rn_resp_send(rn_resp_t *r)
         runnel__request__free_unpacked(r->req, NULL);
         r->req = NULL;
     }
+    const rn_srv_hooks_t *h = r->conn->srv->opts.hooks;
+    if (!r->done && h && h->answered)
+        h->answered(h->ctx, r->api, r->start_ns);
     r->done = true;
     r->cancel = NULL;
     if (r == r->conn->head)

@@ -62,6 +62,7 @@ static void queue_error(rn_conn_t *c, uint32_t cid, rn_err_t err, const char *ms
     rn_resp_t *r = rn_resp_new(c, NULL, cid);
     if (!r)
         return;
+    rn_resp_note_error(r, err);
     Runnel__Response resp = RUNNEL__RESPONSE__INIT;
     resp.error = (Runnel__ErrorCode)err;
     resp.error_message = (char *)msg;
@@ -145,6 +146,8 @@ static void close_now(rn_conn_t *c)
     rn_frame_dec_free(c->dec);
     rn_buf_free(&c->stash);
     RN_DEBUG("net", "conn %llu %s closed", (unsigned long long)c->id, c->peer);
+    if (s->opts.hooks && s->opts.hooks->conn_closed)
+        s->opts.hooks->conn_closed(s->opts.hooks->ctx);
     uv_close((uv_handle_t *)&c->poll, on_conn_closed);
 }
 
@@ -345,6 +348,8 @@ static void new_conn(rn_srv_t *s, int fd, const struct sockaddr *peer)
     s->conns = c;
     s->nconns++;
     RN_DEBUG("net", "conn %llu %s accepted", (unsigned long long)c->id, c->peer);
+    if (s->opts.hooks && s->opts.hooks->conn_opened)
+        s->opts.hooks->conn_opened(s->opts.hooks->ctx);
     rn_conn_update_poll(c);
 }
 

@@ -39,12 +39,31 @@ typedef struct rn_srv rn_srv_t;
 /* One request's slot in its connection's response queue. */
 typedef struct rn_resp rn_resp_t;
 
+/*
+ * What the server reports as it goes, for metrics (broker/bmetrics.c). Every callback may be
+ * NULL; all run on the loop thread, on the request path, so they must be cheap.
+ */
+typedef struct rn_srv_hooks {
+    void *ctx;
+    /* A connection was accepted and is served (refused ones are not reported); it closed. */
+    void (*conn_opened)(void *ctx);
+    void (*conn_closed)(void *ctx);
+    /*
+     * A response was completed (rn_resp_send or rn_resp_drop): api is the request's ApiKey
+     * (-1 when the frame could not be decoded), start_ns the rn_now_ns() of its decoding.
+     */
+    void (*answered)(void *ctx, int api, int64_t start_ns);
+    /* A response to api carries err (rn_resp_note_error, and the server's own errors). */
+    void (*error)(void *ctx, int api, rn_err_t err);
+} rn_srv_hooks_t;
+
 typedef struct rn_srv_opts {
     const char *host;        /* numeric address or name to bind */
     uint16_t port;           /* 0: any free port */
     uint32_t max_frame_bytes;
     uint32_t max_connections;
     uint32_t max_inflight;
+    const rn_srv_hooks_t *hooks; /* NULL: none; must outlive the server */
 } rn_srv_opts_t;
 
 /*
@@ -83,6 +102,11 @@ void rn_srv_burst_end(rn_srv_t *s);
 uint32_t rn_resp_correlation_id(const rn_resp_t *r);
 /* The peer's address for logs ("1.2.3.4:5678"). */
 const char *rn_resp_peer(const rn_resp_t *r);
+/*
+ * Reports one error code the response carries (top-level, or one per topic or partition) to
+ * the error hook. RN_OK and a NULL r are ignored.
+ */
+void rn_resp_note_error(rn_resp_t *r, rn_err_t err);
 
 /* Appends a frame (length prefix + msg, correlation_id set from the request). */
 rn_err_t rn_resp_pack(rn_resp_t *r, Runnel__Response *msg);

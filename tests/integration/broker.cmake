@@ -23,3 +23,10 @@ if(RN_SH)
   set_tests_properties(docs/readme_keys PROPERTIES TIMEOUT 30
                        ENVIRONMENT "TMPDIR=${CMAKE_CURRENT_BINARY_DIR}")
 endif()
+
+# --metrics-listen: scrapes checked against what the test did and by promtool, health routes,
+# hostile HTTP (issue 6).
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_broker_metrics.c)
+  runnel_integration_test(broker_metrics SOURCES test_broker_metrics.c
+                          LIBS rn_rawclient Threads::Threads m TIMEOUT 120)
+endif()
