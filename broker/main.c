@@ -19,6 +19,7 @@ static void usage(FILE *out)
             "usage: runnel-broker --data-dir DIR --listen HOST:PORT [--node-id N]\n"
             "                     [--metrics-listen HOST:PORT] [--config FILE]\n"
             "                     [--set key=value]... [--log-level debug|info|warn|error]\n"
+            "                     [--log-format text|json]\n"
             "       runnel-broker --help | --version\n"
             "\n"
             "Runs a single-node Runnel broker on one event loop.\n"
@@ -34,6 +35,7 @@ static void usage(FILE *out)
             "  --config FILE         key=value lines; '#' starts a comment\n"
             "  --set key=value       one setting; overrides the file; may repeat\n"
             "  --log-level LEVEL     stderr log level (default info)\n"
+            "  --log-format FORMAT   text (default) or json: one JSON object per line\n"
             "\n"
             "Flags win over --set, which wins over --config. Settings:\n\n");
     rn_bcfg_print_keys(out);
@@ -48,7 +50,7 @@ static int fail(const char *fmt, const char *a, const char *b)
 }
 
 struct args {
-    const char *data_dir, *listen, *node_id, *metrics_listen, *config, *log_level;
+    const char *data_dir, *listen, *node_id, *metrics_listen, *config, *log_level, *log_format;
     char **sets;
     int nsets;
 };
@@ -60,6 +62,7 @@ static int parse_args(int argc, char **argv, struct args *a, bool *exit_now)
         {"node-id", required_argument, NULL, 'n'},  {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 's'},      {"log-level", required_argument, NULL, 'L'},
         {"metrics-listen", required_argument, NULL, 'm'},
+        {"log-format", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
@@ -73,6 +76,7 @@ static int parse_args(int argc, char **argv, struct args *a, bool *exit_now)
         case 'm': a->metrics_listen = optarg; break;
         case 'c': a->config = optarg; break;
         case 'L': a->log_level = optarg; break;
+        case 'F': a->log_format = optarg; break;
         case 's': a->sets[a->nsets++] = optarg; break;
         case 'h':
             usage(stdout);
@@ -147,6 +151,14 @@ int main(int argc, char **argv)
                         "");
         }
         rn_logging_set_level((rn_level_t)level);
+    }
+    if (a.log_format) {
+        int format = rn_logging_parse_format(a.log_format);
+        if (format < 0) {
+            free(a.sets);
+            return fail("--log-format '%s': expected text or json%s", a.log_format, "");
+        }
+        rn_logging_set_format((rn_log_format_t)format);
     }
     rn_bcfg_t cfg;
     rn_bcfg_init(&cfg);

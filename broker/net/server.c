@@ -207,11 +207,14 @@ static void handle_frame(rn_conn_t *c, const uint8_t *payload, uint32_t len)
 {
     Runnel__Request *req;
     if (rn_frame_unpack_request(payload, len, &req) != RN_OK) {
-        uint32_t cid;
+        uint32_t cid = 0;
         bool have = rn_frame_peek_correlation_id(payload, len, &cid) == RN_OK;
-        RN_WARN("net", "conn %llu %s: malformed request (%u bytes, correlation id %s); "
-                "closing after the earlier responses", (unsigned long long)c->id, c->peer, len,
-                have ? "readable" : "unreadable");
+        char req_id[16];
+        snprintf(req_id, sizeof req_id, "%u", cid);
+        rn_logf_req(RN_LVL_WARN, "net", have ? req_id : NULL,
+                    "conn %llu %s: malformed request (%u bytes, correlation id %s); closing after "
+                    "the earlier responses", (unsigned long long)c->id, c->peer, len,
+                    have ? "readable" : "unreadable");
         if (have)
             queue_error(c, cid, RN_ERR_INVALID_REQUEST,
                         "malformed request: the frame is not a valid Request message");

@@ -507,6 +507,47 @@ static void test_config_file_and_log(void **state)
     free(dir);
 }
 
+/* --log-format json: every line one JSON object; a malformed frame's line names its request. */
+static void test_json_log(void **state)
+{
+    (void)state;
+    char *dir = rn_h_tmpdir("broker-jsonlog");
+    char data[600];
+    snprintf(data, sizeof data, "%s/data", dir);
+    const char *settings[] = {"--log-format=json", NULL};
+    rn_hbroker_t b = {0};
+    assert_int_equal(rn_rc_broker_start(&b, data, settings), 0);
+    /* A Request whose header (field 1) holds correlation id 77 (its field 3), then garbage. */
+    int fd = rn_h_connect(b.addr);
+    assert_true(fd >= 0);
+    uint8_t frame[] = {10, 0, 0, 0, 0x0a, 2, 0x18, 77, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    assert_int_equal(write(fd, frame, sizeof frame), (ssize_t)sizeof frame);
+    uint8_t buf[256];
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+    close(fd);
+    assert_int_equal(rn_h_broker_stop(&b), 0);
+    FILE *log = fopen(b.log_path, "r");
+    assert_non_null(log);
+    char line[2048];
+    int lines = 0, with_id = 0;
+    while (fgets(line, sizeof line, log)) {
+        lines++;
+        size_t n = strlen(line);
+        assert_true(strncmp(line, "{\"ts\":\"", 7) == 0 && n > 2 && line[n - 2] == '}');
+        assert_non_null(strstr(line, "\"level\":\""));
+        assert_non_null(strstr(line, "\"component\":\""));
+        with_id += strstr(line, "\"request_id\":\"77\"") != NULL;
+    }
+    fclose(log);
+    assert_true(lines >= 3);
+    if (with_id != 1)
+        fail_msg("expected one line with request_id 77, got %d (log: %s)", with_id, b.log_path);
+    rn_h_broker_release(&b);
+    rn_h_rmtree(dir);
+    free(dir);
+}
+
 static int run_broker(const char *const *extra, const char *err_path)
 {
     char *argv[32];
@@ -601,6 +642,7 @@ int main(void)
         cmocka_unit_test(test_delete_and_recreate),
         cmocka_unit_test(test_command_line),
         cmocka_unit_test(test_config_file_and_log),
+        cmocka_unit_test(test_json_log),
         cmocka_unit_test(test_startup_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
