@@ -6,7 +6,7 @@
  * broker adds (fetching and unpacking batches in librunnel), which the issue's end-to-end
  * figure includes.
  *
- *   runnel-processor-bench [--events N] [--users N] [--dir DIR]
+ *   runnel-processor-bench [--events N] [--users N] [--dir DIR] [--metrics]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "runtime.h"
 
 static double cpu_seconds(void)
@@ -36,13 +37,19 @@ int main(int argc, char **argv)
 {
     size_t n = 2000000, users = 10000;
     const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--events") == 0)
-            n = strtoull(argv[i + 1], NULL, 10);
-        else if (strcmp(argv[i], "--users") == 0)
-            users = strtoull(argv[i + 1], NULL, 10);
-        else if (strcmp(argv[i], "--dir") == 0)
-            dir = argv[i + 1];
+    bool metrics = false;
+    for (int i = 1; i < argc; i++) {
+        bool has_value = i + 1 < argc;
+        /* --metrics: the job keeps every runnel_processor_* series (and records carry broker
+         * timestamps, 100 per millisecond, for freshness), to measure what metrics cost. */
+        if (strcmp(argv[i], "--metrics") == 0)
+            metrics = true;
+        else if (has_value && strcmp(argv[i], "--events") == 0)
+            n = strtoull(argv[++i], NULL, 10);
+        else if (has_value && strcmp(argv[i], "--users") == 0)
+            users = strtoull(argv[++i], NULL, 10);
+        else if (has_value && strcmp(argv[i], "--dir") == 0)
+            dir = argv[++i];
     }
     char work[4096], db[4200], state[4200], job[8192], err[2048];
     snprintf(work, sizeof work, "%s/rn-proc-bench-XXXXXX", dir);
@@ -73,18 +80,23 @@ int main(int argc, char **argv)
         ts[p] = 1698400800000LL;
     static const char *actions[] = {"click", "click", "view", "purchase"};
     size_t bytes = 0;
+    long long broker_ts = (long long)time(NULL) * 1000 - 60000;
     for (size_t i = 0; i < n; i++) {
         int p = (int)(i % 6);
         ts[p] += rand() % 3; /* ~2M events over ~10 minutes of event time per partition */
         char line[256];
         int w = sprintf(line, "{\"user_id\": \"user%zu\", \"action\": \"%s\", \"timestamp\": %lld, \"value\": %d}",
                         (size_t)rand() % users, actions[rand() % 4], ts[p] - rand() % 2000, rand() % 300);
-        rn_memsrc_append(m, p, line, (size_t)w);
+        if (metrics)
+            rn_memsrc_append_ts(m, p, line, (size_t)w, broker_ts + (long long)(i / 100));
+        else
+            rn_memsrc_append(m, p, line, (size_t)w);
         bytes += (size_t)w;
     }
+    rn_metrics_t *registry = metrics ? rn_metrics_new() : NULL;
     rn_job_config_t cfg = {.plan = plan, .state_dir = state, .checkpoint_interval_ms = 1000,
                            .bounded = true, .clock = rn_clock_system(),
-                           .source = rn_memsrc_source(m)};
+                           .source = rn_memsrc_source(m), .metrics = registry};
     rn_job_stats_t st;
     double c0 = cpu_seconds(), w0 = wall_seconds();
     rn_err_t rc = rn_job_run(&cfg, &st, err, sizeof err);
@@ -93,8 +105,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "job failed: %s\n", err);
         return 1;
     }
-    printf("# fraud job, %zu events (%.1f MB) in 6 partitions, %zu users, in-memory source, SQLite sink\n",
-           n, (double)bytes / 1e6, users);
+    printf("# fraud job, %zu events (%.1f MB) in 6 partitions, %zu users, in-memory source, "
+           "SQLite sink%s\n", n, (double)bytes / 1e6, users, metrics ? ", metrics on" : "");
     printf("records %llu, rows written %llu, checkpoints %llu\n", (unsigned long long)st.records,
            (unsigned long long)st.upserts, (unsigned long long)st.checkpoints);
     printf("cpu %.3f s, wall %.3f s: %.0f events per CPU-second (%.0f per wall-second)\n", cpu,
@@ -102,6 +114,7 @@ int main(int argc, char **argv)
     printf("{\"bench\":\"processor_fraud\",\"events\":%zu,\"cpu_s\":%.3f,\"wall_s\":%.3f,"
            "\"events_per_cpu_s\":%.0f,\"rows\":%llu}\n", n, cpu, wall, (double)n / cpu,
            (unsigned long long)st.upserts);
+    rn_metrics_free(registry);
     rn_memsrc_free(m);
     rn_plan_free(plan);
     char cmd[4200];

@@ -969,6 +969,20 @@ bool rn_consumer_at_end(rn_consumer_t *c, const char *topic, int32_t partition)
     return at_end;
 }
 
+rn_err_t rn_consumer_high_watermark(rn_consumer_t *c, const char *topic, int32_t partition,
+                                    int64_t *hw)
+{
+    if (!c || !topic || !hw)
+        return RN_ERR_INVALID_ARG;
+    uv_mutex_lock(&c->lock);
+    cpart_t *part = part_find(c, topic, partition, NULL);
+    rn_err_t err = !part ? RN_ERR_NOT_FOUND : !part->hw_known ? RN_ERR_AGAIN : RN_OK;
+    if (err == RN_OK)
+        *hw = part->high_watermark;
+    uv_mutex_unlock(&c->lock);
+    return err;
+}
+
 /* ------------------------------------------------------------- lifecycle ---- */
 
 static void consumer_free(rn_consumer_t *c)

@@ -141,9 +141,17 @@ static rn_err_t src_poll(void *ctx, int timeout_ms, size_t max, const rn_src_rec
     return RN_OK;
 }
 
+static rn_err_t src_high_watermark(void *ctx, const char *topic, int32_t partition, int64_t *hw)
+{
+    rn_brksrc_t *s = ctx;
+    return rn_consumer_high_watermark(s->consumer, topic, partition, hw);
+}
+
 rn_source_t rn_brksrc_source(rn_brksrc_t *s)
 {
-    return (rn_source_t){src_partitions, src_assign, src_end_offset, src_poll, s};
+    return (rn_source_t){.partitions = src_partitions, .assign = src_assign,
+                         .end_offset = src_end_offset, .poll = src_poll,
+                         .high_watermark = src_high_watermark, .ctx = s};
 }
 
 /* ------------------------------------------------------------- the publisher -- */

@@ -2,8 +2,9 @@
  * broker_io.h - the processor's way to the brokers, all through librunnel's public API
  * (DESIGN §1: the processor never includes a broker header).
  *
- *   rn_brksrc_*  a source (source.h) over rn_consumer_t (assign, poll) and rn_admin_t
- *                (partition count, end offsets for --bounded).
+ *   rn_brksrc_*  a source (source.h) over rn_consumer_t (assign, poll, the high watermark
+ *                of the latest fetch for the lag metric) and rn_admin_t (partition count,
+ *                end offsets for --bounded).
  *   rn_pub_*     a publisher over one idempotent rn_producer_t (acks=all): the TOPIC sink's
  *                rn_sink_io_t and the dead-letter function of the runtime. flush() waits for
  *                every record sent so far and reports the first delivery that failed, so a

@@ -3,18 +3,24 @@
  *
  *   runnel-processor --job FILE [-b BROKERS] [--state-dir DIR] [--set key=value]…
  *                    [-X key=value]… [--bounded] [--check] [--input FILE] [--log-level LEVEL]
+ *                    [--metrics-listen HOST:PORT]
  *
  * Exit status: 0 done (or stopped by SIGINT/SIGTERM after a final checkpoint), 1 the job
  * failed while running, 2 bad usage or a job file with errors.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "httpd.h"
 #include "kvfile.h"
 #include "logging.h"
+#include "metrics.h"
 #include "broker_io.h"
 #include "runtime.h"
 #include "sql/plan.h"
@@ -40,7 +46,8 @@ static void usage(FILE *out)
             "  --state-dir DIR     window state snapshots (default JOB.state, JOB = the file's name)\n"
             "  --set KEY=VALUE     override a setting (repeatable):\n"
             "                        checkpoint.interval.ms  (default 1000)\n"
-            "                        idle.timeout.ms, allowed.lateness.ms, dead.letter.topic\n"
+            "                        idle.timeout.ms, allowed.lateness.ms, dead.letter.topic,\n"
+            "                        metrics.listen (--metrics-listen wins over it)\n"
             "  --bounded           read each partition up to its end offset at start, close every\n"
             "                      window, commit and exit (backfills, tests, benchmarks)\n"
             "  --check             parse and plan the job, print the plan, exit\n"
@@ -48,6 +55,10 @@ static void usage(FILE *out)
             "                      (fetch.max.bytes, linger.ms, compression.type, …; repeatable)\n"
             "  --input FILE        read JSON lines from FILE (one partition) instead of a topic\n"
             "  --log-level LEVEL   debug, info, warn or error (default info)\n"
+            "  --metrics-listen HOST:PORT\n"
+            "                      serve GET /metrics (Prometheus), /healthz and /readyz there\n"
+            "                      (metrics.listen); port 0 picks a free one; the bound address\n"
+            "                      is written to STATE_DIR/metrics-listening\n"
             "  --help, --version\n");
 }
 
@@ -74,11 +85,79 @@ static int apply_set(rn_plan_t *plan, settings_t *s, const char *pair)
         s->checkpoint_interval_ms = v;
     } else if (rn_plan_set_option(plan, key, value, err, sizeof err) != RN_OK) {
         fprintf(stderr, "runnel-processor: --set %s: %s (known: checkpoint.interval.ms, "
-                        "idle.timeout.ms, allowed.lateness.ms, dead.letter.topic)\n", pair, err);
+                        "idle.timeout.ms, allowed.lateness.ms, dead.letter.topic, "
+                        "metrics.listen)\n", pair, err);
         rc = -1;
     }
     free(copy);
     return rc;
+}
+
+/*
+ * Writes "HOST:PORT\n" to DIR/metrics-listening through a temporary file and a rename, so a
+ * reader (a test, a script) never sees half an address. The path goes to path.
+ */
+static void write_listening(const char *dir, const char *addr, char *path, size_t pathlen)
+{
+    char tmp[4200];
+    snprintf(path, pathlen, "%s/metrics-listening", dir);
+    snprintf(tmp, sizeof tmp, "%s/.metrics-listening.tmp", dir);
+    FILE *f = fopen(tmp, "w");
+    bool ok = f && fprintf(f, "%s\n", addr) > 0;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (!ok || rename(tmp, path) != 0) {
+        RN_WARN("processor", "cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+        path[0] = '\0';
+    }
+}
+
+/* The metrics registry and its HTTP server, when --metrics-listen asks for them. */
+typedef struct metrics_srv {
+    rn_metrics_t *registry;
+    rn_httpd_t *httpd;
+    rn_http_std_t routes;
+    volatile int ready;
+    const char *volatile why;
+    char listening_path[4200];
+} metrics_srv_t;
+
+/* Serves /metrics, /healthz and /readyz on listen; 0, or the exit status after a message. */
+static int metrics_start(metrics_srv_t *ms, const char *listen, const char *state_dir,
+                         const char *job)
+{
+    char err[512];
+    ms->why = "starting";
+    ms->registry = rn_metrics_new();
+    if (!ms->registry) {
+        fprintf(stderr, "runnel-processor: out of memory\n");
+        return 1;
+    }
+    ms->routes = (rn_http_std_t){ms->registry, &ms->ready, &ms->why};
+    rn_err_t rc = rn_httpd_start_thread(listen, rn_http_std_handler, &ms->routes, &ms->httpd,
+                                        err, sizeof err);
+    if (rc != RN_OK) {
+        fprintf(stderr, "runnel-processor: %s\n", err);
+        return rc == RN_ERR_BAD_CONFIG ? 2 : 1;
+    }
+    const char *addr = rn_httpd_address(ms->httpd);
+    RN_INFO("processor", "job %s: metrics on http://%s/metrics (and /healthz, /readyz)", job,
+            addr);
+    /* Needed with port 0 (how else would a script find it); written always, as the broker
+     * does, so one way to find the address works for every processor. */
+    if (mkdir(state_dir, 0755) != 0 && errno != EEXIST)
+        RN_WARN("processor", "cannot create the state dir %s: %s", state_dir, strerror(errno));
+    write_listening(state_dir, addr, ms->listening_path, sizeof ms->listening_path);
+    return 0;
+}
+
+static void metrics_stop(metrics_srv_t *ms)
+{
+    rn_httpd_stop(ms->httpd);
+    if (ms->listening_path[0])
+        unlink(ms->listening_path);
+    rn_metrics_free(ms->registry);
 }
 
 /*
@@ -113,7 +192,7 @@ static rn_conf_t *client_conf(const rn_plan_t *plan, const char *brokers, const 
 int main(int argc, char **argv)
 {
     const char *job = NULL, *brokers = getenv("RUNNEL_BROKERS"), *state_dir = NULL;
-    const char *input = NULL;
+    const char *input = NULL, *metrics_listen = NULL, *set_metrics_listen = NULL;
     const char *sets[64], *xsets[64];
     int nsets = 0, nxsets = 0;
     bool bounded = false, check = false;
@@ -123,6 +202,7 @@ int main(int argc, char **argv)
         {"state-dir", required_argument, NULL, 's'}, {"set", required_argument, NULL, 'S'},
         {"bounded", no_argument, NULL, 'B'}, {"check", no_argument, NULL, 'c'},
         {"input", required_argument, NULL, 'i'}, {"log-level", required_argument, NULL, 'l'},
+        {"metrics-listen", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
@@ -132,7 +212,13 @@ int main(int argc, char **argv)
         case 'j': job = optarg; break;
         case 'b': brokers = optarg; break;
         case 's': state_dir = optarg; break;
+        case 'M': metrics_listen = optarg; break;
         case 'S':
+            /* A process setting, not the job's; the flag wins over it, as in runnel-broker. */
+            if (strncmp(optarg, "metrics.listen=", 15) == 0) {
+                set_metrics_listen = optarg + 15;
+                break;
+            }
             if (nsets == 64) {
                 fprintf(stderr, "runnel-processor: too many --set\n");
                 return 2;
@@ -167,6 +253,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!metrics_listen)
+        metrics_listen = set_metrics_listen;
     char err[2048];
     rn_plan_t *plan;
     if (rn_plan_load(job, &plan, err, sizeof err) != RN_OK) {
@@ -201,7 +289,11 @@ int main(int argc, char **argv)
     rn_pub_t *pub = NULL;
     rn_source_t source;
     rn_sink_io_t sink_io = {.out = stdout};
+    metrics_srv_t ms = {0};
     int status = 2;
+    if (metrics_listen && (status = metrics_start(&ms, metrics_listen, state_dir, plan->job)) != 0)
+        goto done;
+    status = 2;
     if (input) {
         if (rn_memsrc_new(plan->topic, 1, &mem) != RN_OK ||
             rn_memsrc_load_lines(mem, input, err, sizeof err) != RN_OK) {
@@ -239,7 +331,8 @@ int main(int argc, char **argv)
     rn_job_config_t cfg = {
         .plan = plan, .state_dir = state_dir, .checkpoint_interval_ms = s.checkpoint_interval_ms,
         .bounded = bounded || input, .clock = rn_clock_system(), .source = source,
-        .sink_io = sink_io, .stop = &g_stop,
+        .sink_io = sink_io, .stop = &g_stop, .metrics = ms.registry, .ready = &ms.ready,
+        .not_ready_why = &ms.why,
     };
     if (pub && plan->dead_letter_topic) {
         cfg.dead_letter = rn_pub_dead_letter;
@@ -260,6 +353,7 @@ int main(int argc, char **argv)
                 (unsigned long long)(st.upserts + st.deletes), (unsigned long long)st.epoch);
     status = rc == RN_OK ? 0 : 1;
 done:
+    metrics_stop(&ms);
     rn_pub_free(pub);
     rn_brksrc_free(brk);
     rn_memsrc_free(mem);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
+#include "jobmetrics.h"
 #include "logging.h"
 #include "ops/aggop.h"
 #include "ops/json.h"
@@ -33,9 +34,14 @@ typedef struct job {
     int64_t last_log_ms;
     uint64_t suppressed;
     rn_buf_t snap;
+    rn_jm_t *jm;             /* NULL without metrics */
+    uint64_t dead_letters;   /* sent this run */
+    int64_t next_publish_ms;
     char *errbuf;
     size_t errlen;
 } job_t;
+
+#define PUBLISH_INTERVAL_MS 100
 
 static rn_err_t fail(job_t *j, rn_err_t err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -206,10 +212,29 @@ static rn_err_t restore(job_t *j)
     return RN_OK;
 }
 
+static void publish(job_t *j, int64_t now);
+
+static double seconds_since(const job_t *j, int64_t start_ns)
+{
+    return (double)(rn_clock_mono_ns(j->cfg->clock) - start_ns) / 1e9;
+}
+
+/* rn_sink_commit, timed into *took_s. */
+static rn_err_t sink_commit(job_t *j, uint64_t epoch, const rn_sink_offset_t *offs,
+                            double *took_s)
+{
+    int64_t start = rn_clock_mono_ns(j->cfg->clock);
+    rn_err_t err = rn_sink_commit(j->sink, epoch, offs, (size_t)j->nparts);
+    *took_s = seconds_since(j, start);
+    return err;
+}
+
 static rn_err_t checkpoint(job_t *j)
 {
     const rn_plan_t *p = j->plan;
     rn_err_t err = RN_OK;
+    int64_t start_ns = rn_clock_mono_ns(j->cfg->clock);
+    double commit_s = 0;
     if (p->emit == RN_EMIT_EVERY && p->every_ms == 0 && (err = rn_agop_emit_changes(j->op)) != RN_OK)
         return err;
     if (j->cfg->dead_letter_flush && (err = j->cfg->dead_letter_flush(j->cfg->dead_letter_ctx)) != RN_OK)
@@ -226,7 +251,7 @@ static rn_err_t checkpoint(job_t *j)
         offs[i] = (rn_sink_offset_t){p->topic, i, j->next_offset[i]};
     /* Without a transaction the rows must be out (acknowledged) before a snapshot says they
      * were emitted; with one, the snapshot comes first (see runtime.h). */
-    if (!transactional && (err = rn_sink_commit(j->sink, next, offs, (size_t)j->nparts)) != RN_OK) {
+    if (!transactional && (err = sink_commit(j, next, offs, &commit_s)) != RN_OK) {
         free(offs);
         return fail(j, err, "%s", rn_sink_errmsg(j->sink));
     }
@@ -236,13 +261,25 @@ static rn_err_t checkpoint(job_t *j)
         return err;
     }
     if (transactional)
-        err = rn_sink_commit(j->sink, next, offs, (size_t)j->nparts);
+        err = sink_commit(j, next, offs, &commit_s);
     free(offs);
     if (err != RN_OK)
         return fail(j, err, "%s", rn_sink_errmsg(j->sink));
+    /* Every record handled so far is in what just committed: for a transactional sink the
+     * commit is the moment; without one, the rows were out (flushed) before the snapshot. */
+    int64_t committed_ms = rn_clock_wall_ms(j->cfg->clock);
     j->epoch = next;
     j->stats.checkpoints++;
     rn_snap_prune(j->cfg->state_dir, next);
+    if (j->jm) {
+        const rn_agop_stats_t *os = rn_agop_stats(j->op);
+        rn_jm_checkpoint(j->jm, &(rn_jm_checkpoint_t){
+                                    .commit_ms = committed_ms,
+                                    .duration_s = seconds_since(j, start_ns),
+                                    .sink_commit_s = commit_s, .state_bytes = j->snap.len,
+                                    .upserts = os->upserts, .deletes = os->deletes});
+        publish(j, committed_ms);
+    }
     return RN_OK;
 }
 
@@ -259,9 +296,10 @@ static void report_bad(job_t *j, const rn_src_record_t *r, const char *what)
         j->last_log_ms = now;
         j->suppressed = 0;
     }
-    if (j->plan->dead_letter_topic && j->cfg->dead_letter)
+    if (j->plan->dead_letter_topic && j->cfg->dead_letter &&
         j->cfg->dead_letter(j->cfg->dead_letter_ctx, j->plan->dead_letter_topic, r->partition,
-                            r->offset, r->value, r->value_len, what);
+                            r->offset, r->value, r->value_len, what) == RN_OK)
+        j->dead_letters++;
 }
 
 static rn_err_t advance(job_t *j, int64_t wm)
@@ -298,6 +336,32 @@ static rn_err_t handle(job_t *j, const rn_src_record_t *r)
     if (err == RN_OK && late)
         report_bad(j, r, "late record: its windows had closed (past allowed.lateness.ms)");
     return err;
+}
+
+/*
+ * Publishes the job's numbers to its series (no-op without metrics). Lag is the source's
+ * latest end offset minus the next offset to read; before a partition has delivered
+ * anything its position is taken as 0 (the job reads from the beginning or from a
+ * checkpoint, which sets the offset), so a partition whose log start moved on by retention
+ * shows the deleted records as lag until its first record arrives.
+ */
+static void publish(job_t *j, int64_t now)
+{
+    if (!j->jm)
+        return;
+    const rn_source_t *src = &j->cfg->source;
+    for (int32_t p = 0; src->high_watermark && p < j->nparts; p++) {
+        int64_t hw;
+        if (src->high_watermark(src->ctx, j->plan->topic, p, &hw) == RN_OK)
+            rn_jm_set_lag(j->jm, p, hw - (j->next_offset[p] < 0 ? 0 : j->next_offset[p]));
+    }
+    const rn_agop_stats_t *os = rn_agop_stats(j->op);
+    rn_jm_publish(j->jm, &(rn_jm_status_t){
+                             .now_ms = now, .watermark_ms = rn_wm_current(j->wm),
+                             .open_windows = rn_ws_windows(rn_agop_state(j->op)),
+                             .malformed = j->stats.malformed, .late = os->late,
+                             .dead_letters = j->dead_letters});
+    j->next_publish_ms = now + PUBLISH_INTERVAL_MS;
 }
 
 static bool all_finished(job_t *j)
@@ -347,6 +411,8 @@ static rn_err_t setup(job_t *j)
         err = rn_wm_new(n, p->wm_delay_ms, p->idle_timeout_ms, c->clock, &j->wm);
     if (err == RN_OK)
         err = rn_agop_new(p, emit_row, j, &j->op);
+    if (err == RN_OK)
+        err = rn_jm_new(c->metrics, p->job, p->topic, j->nparts, &j->jm);
     if (err != RN_OK)
         return fail(j, err, "out of memory");
     j->last_wm = rn_wm_current(j->wm);
@@ -368,6 +434,7 @@ static rn_err_t setup(job_t *j)
 
 static void teardown(job_t *j)
 {
+    rn_jm_free(j->jm);
     rn_sink_close(j->sink);
     rn_agop_free(j->op);
     rn_wm_free(j->wm);
@@ -395,17 +462,30 @@ static void fill_stats(job_t *j, rn_job_stats_t *out)
         *out = j->stats;
 }
 
+static void set_ready(const rn_job_config_t *cfg, bool ready, const char *why)
+{
+    if (cfg->not_ready_why && why)
+        *cfg->not_ready_why = why;
+    if (cfg->ready)
+        *cfg->ready = ready;
+}
+
 rn_err_t rn_job_run(const rn_job_config_t *cfg, rn_job_stats_t *stats, char *errbuf,
                     size_t errlen)
 {
     job_t j = {.cfg = cfg, .plan = cfg->plan, .errbuf = errbuf, .errlen = errlen};
     errbuf[0] = '\0';
+    set_ready(cfg, false, "restoring the checkpoint");
     rn_err_t err = setup(&j);
     const rn_plan_t *p = j.plan;
     int64_t now = rn_clock_wall_ms(cfg->clock);
     int64_t next_ckpt = now + cfg->checkpoint_interval_ms;
     int64_t next_emit = now + p->every_ms;
     bool crashed = false;
+    if (err == RN_OK) {
+        publish(&j, now);
+        set_ready(cfg, true, NULL);
+    }
     while (err == RN_OK && !(cfg->stop && *cfg->stop)) {
         if (cfg->bounded && all_finished(&j))
             break;
@@ -415,13 +495,15 @@ rn_err_t rn_job_run(const rn_job_config_t *cfg, rn_job_stats_t *stats, char *err
             fail(&j, err, "reading %s: %s", p->topic, rn_err_str(err));
             break;
         }
-        for (size_t i = 0; i < n && err == RN_OK; i++) {
-            err = handle(&j, &recs[i]);
+        size_t handled = 0;
+        while (handled < n && err == RN_OK) {
+            err = handle(&j, &recs[handled++]);
             if (cfg->crash_after_records && ++j.stats.records >= cfg->crash_after_records)
                 crashed = true;
             if (crashed)
                 break;
         }
+        rn_jm_records(j.jm, recs, handled);
         if (crashed || err != RN_OK)
             break;
         if ((err = advance(&j, rn_wm_tick(j.wm))) != RN_OK)
@@ -437,7 +519,10 @@ rn_err_t rn_job_run(const rn_job_config_t *cfg, rn_job_stats_t *stats, char *err
                 break;
             next_ckpt = now + cfg->checkpoint_interval_ms;
         }
+        if (now >= j.next_publish_ms)
+            publish(&j, now);
     }
+    set_ready(cfg, false, err == RN_OK && !crashed ? "stopping" : "the job failed");
     if (crashed) {
         fill_stats(&j, stats);
         teardown(&j); /* the open transaction rolls back, as a SIGKILL would leave it */
@@ -453,6 +538,7 @@ rn_err_t rn_job_run(const rn_job_config_t *cfg, rn_job_stats_t *stats, char *err
         RN_INFO("processor", "job %s: %llu malformed and %llu late records skipped", p->job,
                 (unsigned long long)j.stats.malformed,
                 (unsigned long long)(j.op ? rn_agop_stats(j.op)->late : 0));
+    set_ready(cfg, false, err == RN_OK ? "stopped" : "the job failed");
     fill_stats(&j, stats);
     teardown(&j);
     return err;

@@ -16,6 +16,10 @@
  * start: at least once, a replay re-publishing the same upserts. Dead letters are flushed
  * before either, so they are at least once too.
  *
+ * Metrics (cfg->metrics): published from the job's thread at most every 100 ms of cfg->clock
+ * and at every checkpoint; the freshness of a record is observed at the commit of the
+ * checkpoint that covers it (jobmetrics.h), on cfg->clock, so tests drive it by hand.
+ *
  * Malformed records (bad JSON, missing or mistyped fields) are counted, logged with
  * topic/partition/offset (at most one line a second), and sent to the dead-letter topic when
  * one is configured; late records likewise. Neither stops the job.
@@ -52,6 +56,11 @@ typedef struct rn_job_config {
     volatile sig_atomic_t *stop;     /* set (by a signal handler) to checkpoint and return */
     uint64_t crash_after_records;    /* tests: return RN_ERR_STATE after this many records
                                       * without checkpointing, as a SIGKILL would; 0: never */
+    struct rn_metrics *metrics;      /* NULL: no metrics; else the job's series go here
+                                      * (jobmetrics.h), read by another thread's scrapes */
+    volatile int *ready;             /* NULL, or set to 1 once the checkpoint is restored and
+                                      * every partition assigned, to 0 when the job stops */
+    const char *volatile *not_ready_why; /* NULL, or why *ready is 0 (static strings) */
 } rn_job_config_t;
 
 typedef struct rn_job_stats {

@@ -37,6 +37,13 @@ typedef struct rn_source {
      */
     rn_err_t (*poll)(void *ctx, int timeout_ms, size_t max, const rn_src_record_t **recs,
                      size_t *n);
+    /*
+     * Optional (NULL: the job reports no consumer lag). The partition's end offset as the
+     * source last learned it, without a round trip (the broker source: the high watermark of
+     * the latest fetch response); lag = it minus the job's position. RN_ERR_AGAIN when not
+     * known yet. Called from the job's thread, a few times a second.
+     */
+    rn_err_t (*high_watermark)(void *ctx, const char *topic, int32_t partition, int64_t *hw);
     void *ctx;
 } rn_source_t;
 
@@ -47,6 +54,9 @@ rn_err_t rn_memsrc_new(const char *topic, int32_t partitions, rn_memsrc_t **out)
 void rn_memsrc_free(rn_memsrc_t *m);
 /* Appends a record (copied) to a partition; its offset is the partition's next. */
 rn_err_t rn_memsrc_append(rn_memsrc_t *m, int32_t partition, const void *value, size_t len);
+/* The same with a broker timestamp (ms since the epoch; rn_memsrc_append gives 0: none). */
+rn_err_t rn_memsrc_append_ts(rn_memsrc_t *m, int32_t partition, const void *value, size_t len,
+                             int64_t timestamp_ms);
 /* Appends every line of a file (JSON lines) to partition 0. */
 rn_err_t rn_memsrc_load_lines(rn_memsrc_t *m, const char *path, char *errbuf, size_t errlen);
 /* Limits each poll to this many records (tests interleave partitions with it). */

@@ -58,6 +58,12 @@ void rn_memsrc_free(rn_memsrc_t *m)
 
 rn_err_t rn_memsrc_append(rn_memsrc_t *m, int32_t partition, const void *value, size_t len)
 {
+    return rn_memsrc_append_ts(m, partition, value, len, 0);
+}
+
+rn_err_t rn_memsrc_append_ts(rn_memsrc_t *m, int32_t partition, const void *value, size_t len,
+                             int64_t timestamp_ms)
+{
     if (partition < 0 || partition >= m->nparts)
         return RN_ERR_INVALID_ARG;
     mpart_t *p = &m->parts[partition];
@@ -73,7 +79,7 @@ rn_err_t rn_memsrc_append(rn_memsrc_t *m, int32_t partition, const void *value, 
     if (!copy)
         return RN_ERR_NOMEM;
     memcpy(copy, value, len);
-    p->recs[p->n] = (rn_src_record_t){partition, (int64_t)p->n, 0, copy, len};
+    p->recs[p->n] = (rn_src_record_t){partition, (int64_t)p->n, timestamp_ms, copy, len};
     p->n++;
     return RN_OK;
 }
@@ -139,6 +145,12 @@ static rn_err_t mem_end(void *ctx, const char *topic, int32_t partition, int64_t
     return RN_OK;
 }
 
+/* Every record is there from the start: the end is the partition's record count. */
+static rn_err_t mem_high_watermark(void *ctx, const char *topic, int32_t partition, int64_t *hw)
+{
+    return mem_end(ctx, topic, partition, hw);
+}
+
 /* Round-robin over partitions, up to `batch` records from one partition per poll. */
 static rn_err_t mem_poll(void *ctx, int timeout_ms, size_t max, const rn_src_record_t **recs,
                          size_t *n)
@@ -169,6 +181,7 @@ static rn_err_t mem_poll(void *ctx, int timeout_ms, size_t max, const rn_src_rec
 
 rn_source_t rn_memsrc_source(rn_memsrc_t *m)
 {
-    rn_source_t s = {mem_partitions, mem_assign, mem_end, mem_poll, m};
-    return s;
+    return (rn_source_t){.partitions = mem_partitions, .assign = mem_assign,
+                         .end_offset = mem_end, .poll = mem_poll,
+                         .high_watermark = mem_high_watermark, .ctx = m};
 }

@@ -275,6 +275,13 @@ bool rn_ws_emitted(const rn_ws_group_t *g) { return g->flags & F_EMITTED; }
 bool rn_ws_dirty(const rn_ws_group_t *g) { return g->flags & F_DIRTY; }
 size_t rn_ws_count(const rn_ws_t *ws) { return ws->count; }
 
+size_t rn_ws_windows(const rn_ws_t *ws)
+{
+    if (fixed(ws))
+        return ws->nwins;
+    return ws->cfg.kind == RN_WIN_SESSION ? ws->count : 0;
+}
+
 void rn_ws_set_emitted(rn_ws_group_t *g, bool emitted)
 {
     if (emitted)

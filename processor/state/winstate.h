@@ -92,6 +92,9 @@ rn_err_t rn_ws_each_dirty(rn_ws_t *ws, rn_ws_group_fn fn, void *ctx);
 /* Open groups, and the earliest end of an open window (INT64_MAX when none). */
 size_t rn_ws_count(const rn_ws_t *ws);
 int64_t rn_ws_next_end(const rn_ws_t *ws);
+/* Open windows: TUMBLE/HOP the distinct open windows, SESSION the open sessions (each key's
+ * session is a window of its own), NONE 0. */
+size_t rn_ws_windows(const rn_ws_t *ws);
 
 /* ---- snapshot ---- */
 rn_err_t rn_ws_write(const rn_ws_t *ws, rn_buf_t *out);

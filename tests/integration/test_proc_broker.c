@@ -15,6 +15,11 @@
  * then run --bounded over it. Malformed records (bad JSON, not an object, no time field, a
  * mistyped time field) are sprinkled through both phases and are malformed for every job.
  *
+ * The metrics endpoint (--metrics-listen 127.0.0.1:0): an unbounded job scraped over HTTP
+ * until it has caught up -- records in equal records produced, lag 0 on every partition,
+ * /readyz 200, freshness observed for every record, rows upserted equal to the sink's rows
+ * -- and the scrape passes `promtool check metrics`.
+ *
  * RUNNEL_PROCESSOR_BIN, RUNNEL_BROKER_BIN come from CTest; RN_EXAMPLES_DIR from the build.
  */
 #include <setjmp.h>
@@ -33,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -906,6 +912,193 @@ static void test_missing_topic(void **state)
     free(log);
 }
 
+/* ------------------------------------------------------------------ metrics -- */
+
+/*
+ * GET path from addr over a fresh connection (Connection: close); the status code (-1 when
+ * the request failed) and the body in *body (free() it; may be NULL).
+ */
+static int http_get(const char *addr, const char *path, char **body)
+{
+    *body = NULL;
+    int fd = rn_h_connect(addr);
+    if (fd < 0)
+        return -1;
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+                     path, addr);
+    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+        close(fd);
+        return -1;
+    }
+    size_t len = 0, cap = 65536;
+    char *buf = malloc(cap);
+    ssize_t got;
+    while ((got = recv(fd, buf + len, cap - len - 1, 0)) > 0) {
+        len += (size_t)got;
+        if (cap - len < 4096)
+            buf = realloc(buf, cap *= 2);
+    }
+    close(fd);
+    buf[len] = '\0';
+    int status = -1;
+    char *start = strstr(buf, "\r\n\r\n");
+    if (sscanf(buf, "HTTP/1.1 %d", &status) != 1 || !start) {
+        free(buf);
+        return -1;
+    }
+    *body = strdup(start + 4);
+    free(buf);
+    return status;
+}
+
+/* The sum of every sample of name (over all its label sets) in a scrape; -1 when none. */
+static double metric_sum(const char *text, const char *name, int *series)
+{
+    size_t len = strlen(name);
+    double sum = 0;
+    int found = 0;
+    for (const char *line = text; line && *line; line = strchr(line, '\n'), line += !!line) {
+        if (strncmp(line, name, len) != 0 || (line[len] != '{' && line[len] != ' '))
+            continue;
+        const char *v = line[len] == '{' ? strchr(line, '}') : line + len;
+        if (!v)
+            continue;
+        sum += strtod(v + 1 + (line[len] == '{'), NULL);
+        found++;
+    }
+    if (series)
+        *series = found;
+    return found ? sum : -1;
+}
+
+static long long sink_rows(const job_t *j)
+{
+    sqlite3 *db;
+    long long v = -1;
+    if (sqlite3_open_v2(j->db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_stmt *st;
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", j->ex->table);
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+            if (sqlite3_step(st) == SQLITE_ROW)
+                v = sqlite3_column_int64(st, 0);
+            sqlite3_finalize(st);
+        }
+    }
+    sqlite3_close(db);
+    return v;
+}
+
+/*
+ * An unbounded fraud job with --metrics-listen 127.0.0.1:0: its address appears in
+ * STATE_DIR/metrics-listening; once it has caught up, /metrics says every produced record
+ * came in, lag is 0 on every partition and every record's freshness was observed; /readyz
+ * and /healthz answer 200; rows upserted equal the sink's rows; promtool accepts the scrape.
+ * SIGTERM stops it cleanly and removes the address file.
+ */
+static void test_metrics_endpoint(void **state)
+{
+    (void)state;
+    const char *topic = "events-metrics";
+    tc_create_topic(&g_broker, topic, PARTS, NULL);
+    sqlite3_exec(g_expect, "DELETE FROM events", NULL, NULL, NULL);
+    gen_t g = {.seed = 31u};
+    for (int p = 0; p < PARTS; p++)
+        g.clock[p] = T0;
+    counts_t c = {0};
+    produce(topic, &g, 6000, 0, &c);
+    job_t j;
+    job_prepare(&j, &EXAMPLES[0], "metrics", topic, false);
+    job_start(&j, "--metrics-listen", "127.0.0.1:0", "--set", "checkpoint.interval.ms=100", NULL);
+    char path[800], addr[80] = "";
+    snprintf(path, sizeof path, "%s/metrics-listening", j.state);
+    for (int i = 0; i < 2000 && !addr[0]; i++) {
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (!fgets(addr, sizeof addr, f))
+                addr[0] = '\0';
+            fclose(f);
+            addr[strcspn(addr, "\n")] = '\0';
+        }
+        if (!addr[0])
+            usleep(10000);
+    }
+    if (!addr[0]) {
+        dump_log(&j);
+        fail_msg("no %s within 20 s", path);
+    }
+    char *body = NULL;
+    double in = -1, lag = -1, fresh = -1;
+    int lag_series = 0;
+    for (int i = 0; i < 600; i++) {
+        free(body);
+        assert_int_equal(http_get(addr, "/metrics", &body), 200);
+        in = metric_sum(body, "runnel_processor_records_in_total", NULL);
+        lag = metric_sum(body, "runnel_processor_consumer_lag", &lag_series);
+        fresh = metric_sum(body, "runnel_processor_freshness_seconds_count", NULL);
+        if (in == c.produced && lag == 0 && lag_series == PARTS && fresh == c.produced &&
+            committed(&j) == c.produced)
+            break;
+        usleep(100000);
+    }
+    if (in != c.produced || lag != 0 || lag_series != PARTS || fresh != c.produced) {
+        dump_log(&j);
+        fail_msg("after 60 s: records in %.0f of %d, lag %.0f over %d partitions, freshness "
+                 "count %.0f\n%s", in, c.produced, lag, lag_series, fresh, body);
+    }
+    /* Rows upserted are counted at the commit that writes them; a later commit may close
+     * more windows (a partition going idle moves the watermark), so read both until they
+     * agree between two commits. */
+    double upserted = -1;
+    long long rows = -2;
+    for (int i = 0; i < 100 && upserted != (double)rows; i++) {
+        free(body);
+        assert_int_equal(http_get(addr, "/metrics", &body), 200);
+        upserted = metric_sum(body, "runnel_processor_rows_upserted_total", NULL);
+        rows = sink_rows(&j);
+        if (upserted != (double)rows)
+            usleep(50000);
+    }
+    if (rows < 5 || upserted != (double)rows)
+        fail_msg("rows upserted %.0f, the sink holds %lld rows", upserted, rows);
+    assert_true(metric_sum(body, "runnel_processor_malformed_records_total", NULL) ==
+                c.malformed);
+    assert_true(metric_sum(body, "runnel_processor_checkpoints_total", NULL) > 0);
+    assert_non_null(strstr(body, "runnel_processor_records_in_total{job=\"fraud_alerts\","
+                                 "topic=\"events-metrics\",partition=\"0\"}"));
+    if (access("/usr/bin/promtool", X_OK) == 0) {
+        char scrape[800], cmd[2000];
+        snprintf(scrape, sizeof scrape, "%s/metrics/scrape.txt", g_dir);
+        FILE *f = fopen(scrape, "w");
+        fputs(body, f);
+        fclose(f);
+        snprintf(cmd, sizeof cmd, "/usr/bin/promtool check metrics < '%s' >&2", scrape);
+        if (system(cmd) != 0)
+            fail_msg("promtool check metrics rejected the scrape:\n%s", body);
+    } else {
+        print_message("/usr/bin/promtool not installed: the scrape was not linted\n");
+    }
+    free(body);
+    assert_int_equal(http_get(addr, "/readyz", &body), 200);
+    free(body);
+    assert_int_equal(http_get(addr, "/healthz", &body), 200);
+    free(body);
+    assert_int_equal(http_get(addr, "/nowhere", &body), 404);
+    free(body);
+    kill(j.pid, SIGTERM);
+    int status = job_wait(&j, 30);
+    if (status != 0) {
+        dump_log(&j);
+        fail_msg("exit status %d after SIGTERM, want 0", status);
+    }
+    assert_int_equal(access(path, F_OK), -1);
+    char *log = slurp(j.log);
+    if (!strstr(log, "metrics on http://127.0.0.1:"))
+        fail_msg("the bound address is not logged:\n%s", log);
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -915,6 +1108,7 @@ int main(void)
         cmocka_unit_test(test_known_answers_postgres),
         cmocka_unit_test(test_sigkill_and_restart),
         cmocka_unit_test(test_topic_sink),
+        cmocka_unit_test(test_metrics_endpoint),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

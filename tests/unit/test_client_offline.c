@@ -121,6 +121,9 @@ static void consumer_gives_up(int port)
     assert_int_equal(rn_consumer_position(c, "t", 0, &pos), RN_ERR_TIMED_OUT);
     assert_false(rn_consumer_at_end(c, "t", 0));
     assert_false(rn_consumer_at_end(c, "t", 1));
+    int64_t hw;
+    assert_int_equal(rn_consumer_high_watermark(c, "t", 1, &hw), RN_ERR_AGAIN); /* no fetch yet */
+    assert_int_equal(rn_consumer_high_watermark(c, "t", 7, &hw), RN_ERR_NOT_FOUND);
     assert_int_equal(rn_consumer_seek(c, "t", 7, 0), RN_ERR_NOT_FOUND);
     /* At the deadline the call reports its last error: TRANSPORT once an attempt was refused
      * within the 200 ms, TIMED_OUT when none finished (as for admin_gives_up below). */

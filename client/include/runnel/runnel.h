@@ -168,6 +168,13 @@ rn_err_t rn_consumer_position(rn_consumer_t *c, const char *topic, int32_t parti
  * response, has been returned by poll (kcat's -e).
  */
 bool rn_consumer_at_end(rn_consumer_t *c, const char *topic, int32_t partition);
+/*
+ * The partition's high watermark as of the latest fetch response (the end offset a consumer
+ * lag is measured against: lag = high watermark - position). Never waits: RN_ERR_NOT_FOUND
+ * when the partition is not assigned, RN_ERR_AGAIN before any fetch has answered for it.
+ */
+rn_err_t rn_consumer_high_watermark(rn_consumer_t *c, const char *topic, int32_t partition,
+                                    int64_t *hw);
 void rn_consumer_close(rn_consumer_t *c);
 
 /* ------------------------------------------------------------------ admin ---- */
