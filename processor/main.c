@@ -3,6 +3,7 @@
  *
  *   runnel-processor --job FILE [-b BROKERS] [--state-dir DIR] [--set key=value]…
  *                    [-X key=value]… [--bounded] [--check] [--input FILE] [--log-level LEVEL]
+ *                    [--log-format text|json]
  *                    [--metrics-listen HOST:PORT]
  *
  * Exit status: 0 done (or stopped by SIGINT/SIGTERM after a final checkpoint), 1 the job
@@ -55,6 +56,7 @@ static void usage(FILE *out)
             "                      (fetch.max.bytes, linger.ms, compression.type, …; repeatable)\n"
             "  --input FILE        read JSON lines from FILE (one partition) instead of a topic\n"
             "  --log-level LEVEL   debug, info, warn or error (default info)\n"
+            "  --log-format FORMAT text (default) or json: one JSON object per line\n"
             "  --metrics-listen HOST:PORT\n"
             "                      serve GET /metrics (Prometheus), /healthz and /readyz there\n"
             "                      (metrics.listen); port 0 picks a free one; the bound address\n"
@@ -202,6 +204,7 @@ int main(int argc, char **argv)
         {"state-dir", required_argument, NULL, 's'}, {"set", required_argument, NULL, 'S'},
         {"bounded", no_argument, NULL, 'B'}, {"check", no_argument, NULL, 'c'},
         {"input", required_argument, NULL, 'i'}, {"log-level", required_argument, NULL, 'l'},
+        {"log-format", required_argument, NULL, 'F'},
         {"metrics-listen", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -242,6 +245,16 @@ int main(int argc, char **argv)
                 return 2;
             }
             rn_logging_set_level((rn_level_t)lvl);
+            break;
+        }
+        case 'F': {
+            int fmt = rn_logging_parse_format(optarg);
+            if (fmt < 0) {
+                fprintf(stderr, "runnel-processor: --log-format '%s': expected text or json\n",
+                        optarg);
+                return 2;
+            }
+            rn_logging_set_format((rn_log_format_t)fmt);
             break;
         }
         case 'h': usage(stdout); return 0;
