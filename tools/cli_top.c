@@ -119,12 +119,17 @@ static void scrape(proc_state_t *ps)
 
 static void fmt_secs(double v, char *buf, size_t len)
 {
+    double a = fabs(v);
     if (isnan(v))
         snprintf(buf, len, "-");
-    else if (v < 1)
+    else if (a < 1)
         snprintf(buf, len, "%.0f ms", v * 1000);
-    else
+    else if (a < 120)
         snprintf(buf, len, "%.2f s", v);
+    else if (a < 7200)
+        snprintf(buf, len, "%.1f min", v / 60);
+    else
+        snprintf(buf, len, "%.1f h", v / 3600);
 }
 
 static void print_round(const cli_t *cli, const round_state_t *cur, const round_state_t *prev,
