@@ -24,6 +24,8 @@ struct rn_httpd {
     rn_http_handler handler;
     void *ctx;
     char address[80];
+    uv_tcp_t reject;   /* accepts and closes a connection when one cannot be set up */
+    bool reject_busy;
     int nconns;
     int timeout_ms;
     int open_handles;  /* listener + async + 2 per connection; freed at 0 once stopping */
@@ -39,6 +41,9 @@ struct conn {
     bool in_head;      /* between the first byte of a request and its headers' end */
     bool closing;
     bool finished;     /* the last response is queued; nothing more is read */
+    int writing;       /* responses queued and not yet written (at most one: see respond) */
+    char rest[4096];   /* bytes read but not parsed yet: the next pipelined request */
+    size_t rest_len;
     char url[2048];
     size_t url_len;
     bool url_too_long;
@@ -110,28 +115,62 @@ static const char *status_text(int status)
     }
 }
 
+static void feed(conn_t *c, const char *data, size_t len);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+static void on_timeout(uv_timer_t *t);
+
+/* A response gets this many request timeouts to be written (a scrape of a few MB over a slow
+ * link), then a peer that does not read it is cut off. */
+#define WRITE_TIMEOUT_FACTOR 6
+
 static void written(uv_write_t *req, int status)
 {
     wreq_t *w = (wreq_t *)req;
-    if (status < 0 || w->close_after)
-        conn_close(w->conn);
+    conn_t *c = w->conn;
+    bool close_after = w->close_after;
     free(w);
+    c->writing--;
+    if (c->closing)
+        return;
+    if (status < 0 || close_after || (c->finished && c->writing == 0)) {
+        conn_close(c);
+        return;
+    }
+    if (c->writing > 0)
+        return;
+    /* The response is out: read (and parse) the next request. */
+    uv_timer_start(&c->timer, on_timeout, (uint64_t)c->h->timeout_ms, 0);
+    http_parser_pause(&c->parser, 0);
+    size_t n = c->rest_len;
+    c->rest_len = 0;
+    if (n) {
+        char pending[sizeof c->rest];
+        memcpy(pending, c->rest, n);
+        feed(c, pending, n);
+    }
+    if (!c->closing && !c->finished && c->writing == 0)
+        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
 }
 
-/* Queues one response; with close_after the connection closes once it is written. */
+/*
+ * Queues one response; with close_after the connection closes once it is written. Reading
+ * stops until it is written: one response in flight per connection, so a client that
+ * pipelines requests without reading the answers holds one response, not an unbounded queue.
+ */
 static void respond(conn_t *c, int status, const char *ctype, const void *body, size_t len,
                     bool head_only, bool close_after)
 {
     if (c->closing)
         return;
-    char head[256];
+    char head[512];
+    const char *type = ctype && strlen(ctype) < 200 ? ctype : "text/plain; charset=utf-8";
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Connection: %s\r\n\r\n",
-                     status, status_text(status), ctype ? ctype : "text/plain; charset=utf-8",
-                     len, close_after ? "close" : "keep-alive");
+                     status, status_text(status), type, len, close_after ? "close" : "keep-alive");
     size_t blen = head_only ? 0 : len;
-    wreq_t *w = malloc(sizeof *w + (size_t)n + blen);
+    wreq_t *w = n > 0 && (size_t)n < sizeof head ? malloc(sizeof *w + (size_t)n + blen) : NULL;
     if (!w) {
         conn_close(c);
         return;
@@ -146,7 +185,11 @@ static void respond(conn_t *c, int status, const char *ctype, const void *body, 
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, written) != 0) {
         free(w);
         conn_close(c);
+        return;
     }
+    c->writing++;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_timer_start(&c->timer, on_timeout, (uint64_t)c->h->timeout_ms * WRITE_TIMEOUT_FACTOR, 0);
 }
 
 static void respond_error(conn_t *c, int status, const char *msg)
@@ -159,7 +202,9 @@ static void respond_error(conn_t *c, int status, const char *msg)
 static void on_timeout(uv_timer_t *t)
 {
     conn_t *c = t->data;
-    if (c->in_head || c->head_bytes > 0)
+    if (c->writing > 0 || c->finished)
+        conn_close(c); /* a peer that does not read its response */
+    else if (c->in_head || c->head_bytes > 0)
         respond_error(c, 408, "request not complete in time\n");
     else
         conn_close(c); /* an idle keep-alive connection */
@@ -193,16 +238,13 @@ static int on_headers_complete(http_parser *p)
     return 1; /* no body is read: GET and HEAD have none, others are refused */
 }
 
-/* Queues the response and, when it is the last one, stops reading and parsing. */
+/* Queues the response; after the last one nothing more is read or parsed. */
 static void reply(conn_t *c, int status, const char *ctype, const void *body, size_t len,
                   bool head_only, bool last)
 {
     respond(c, status, ctype, body, len, head_only, last);
-    if (last) {
+    if (last)
         c->finished = true;
-        http_parser_pause(&c->parser, 1);
-        uv_read_stop((uv_stream_t *)&c->tcp);
-    }
 }
 
 static int on_message_complete(http_parser *p)
@@ -212,6 +254,7 @@ static int on_message_complete(http_parser *p)
     c->head_bytes = 0;
     bool head = p->method == HTTP_HEAD;
     bool keep = http_should_keep_alive(p) != 0 && !c->h->stopping;
+    http_parser_pause(p, 1); /* the next request waits until this response is written */
     if (c->url_too_long) {
         reply(c, 431, NULL, "request URL too long\n", 21, head, true);
         return 0;
@@ -229,7 +272,6 @@ static int on_message_complete(http_parser *p)
     reply(c, resp.status ? resp.status : 200, resp.content_type, resp.body.data, resp.body.len,
           head, !keep);
     rn_buf_free(&resp.body);
-    uv_timer_start(&c->timer, on_timeout, c->h->timeout_ms, 0);
     return 0;
 }
 
@@ -240,30 +282,69 @@ static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(c->rbuf, sizeof c->rbuf);
 }
 
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+/* Parses data; what follows a complete request waits in c->rest until its response is out. */
+static void feed(conn_t *c, const char *data, size_t len)
 {
-    conn_t *c = stream->data;
-    if (nread < 0) {
-        conn_close(c);
-        return;
-    }
-    if (nread == 0 || c->closing)
-        return;
-    if (c->head_bytes == 0)
-        uv_timer_start(&c->timer, on_timeout, c->h->timeout_ms, 0);
-    c->head_bytes += (size_t)nread;
-    http_parser_execute(&c->parser, &g_settings, buf->base, (size_t)nread);
+    if (c->head_bytes == 0 && c->writing == 0)
+        uv_timer_start(&c->timer, on_timeout, (uint64_t)c->h->timeout_ms, 0);
+    c->head_bytes += len;
+    size_t used = http_parser_execute(&c->parser, &g_settings, data, len);
     if (c->closing || c->finished)
         return;
-    if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) {
+    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    if (e == HPE_PAUSED) {
+        size_t left = used < len ? len - used : 0;
+        if (left > sizeof c->rest)
+            left = sizeof c->rest; /* the rest of a read buffer never exceeds it */
+        memcpy(c->rest, data + used, left);
+        c->rest_len = left;
+        c->head_bytes = left;
+        return;
+    }
+    if (e != HPE_OK) {
         char msg[160];
-        snprintf(msg, sizeof msg, "malformed HTTP request: %s\n",
-                 http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
+        snprintf(msg, sizeof msg, "malformed HTTP request: %s\n", http_errno_description(e));
         respond_error(c, 400, msg);
         return;
     }
     if (c->in_head && c->head_bytes > RN_HTTPD_MAX_HEAD)
         respond_error(c, 431, "request headers too large\n");
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    conn_t *c = stream->data;
+    if (nread < 0) {
+        /* A half-close (EOF) while a response is going out: finish writing it first. */
+        if (nread == UV_EOF && c->writing > 0) {
+            c->finished = true;
+            uv_read_stop(stream);
+        } else {
+            conn_close(c);
+        }
+        return;
+    }
+    if (nread == 0 || c->closing || c->finished)
+        return;
+    feed(c, buf->base, (size_t)nread);
+}
+
+static void reject_closed(uv_handle_t *handle)
+{
+    rn_httpd_t *h = handle->data;
+    h->reject_busy = false;
+    h->open_handles--;
+    maybe_free(h);
+}
+
+/* The oldest connection that is only waiting for a request, or NULL. */
+static conn_t *oldest_idle(rn_httpd_t *h)
+{
+    conn_t *found = NULL;
+    for (conn_t *c = h->conns; c; c = c->next) /* newest first */
+        if (!c->closing && c->writing == 0 && !c->in_head && c->head_bytes == 0)
+            found = c;
+    return found;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -272,8 +353,18 @@ static void on_connection(uv_stream_t *server, int status)
     if (status < 0 || h->stopping)
         return;
     conn_t *c = calloc(1, sizeof *c);
-    if (!c)
+    if (!c) {
+        /* Accept and close it all the same: a connection left pending would stop libuv
+         * from watching the listener at all. */
+        if (!h->reject_busy && uv_tcp_init(h->loop, &h->reject) == 0) {
+            h->reject.data = h;
+            h->reject_busy = true;
+            h->open_handles++;
+            uv_accept(server, (uv_stream_t *)&h->reject);
+            uv_close((uv_handle_t *)&h->reject, reject_closed);
+        }
         return;
+    }
     c->h = h;
     uv_tcp_init(h->loop, &c->tcp);
     uv_timer_init(h->loop, &c->timer);
@@ -285,13 +376,23 @@ static void on_connection(uv_stream_t *server, int status)
         h->conns->prev = c;
     h->conns = c;
     h->nconns++;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || h->nconns > RN_HTTPD_MAX_CONNS) {
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
         conn_close(c);
         return;
     }
+    if (h->nconns > RN_HTTPD_MAX_CONNS) {
+        /* Full: the oldest idle keep-alive connection makes room, so idle sockets cannot
+         * lock the scraper out; when every connection is busy, this one is refused. */
+        conn_t *idle = oldest_idle(h);
+        if (!idle || idle == c) {
+            conn_close(c);
+            return;
+        }
+        conn_close(idle);
+    }
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
-    uv_timer_start(&c->timer, on_timeout, c->h->timeout_ms, 0);
+    uv_timer_start(&c->timer, on_timeout, (uint64_t)h->timeout_ms, 0);
     uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
 }
 
@@ -494,6 +595,10 @@ void rn_http_std_handler(void *ctx, const char *method, const char *path,
         int n = ready ? snprintf(msg, sizeof msg, "ready\n")
                       : snprintf(msg, sizeof msg, "not ready: %s\n", why ? why : "starting");
         resp->status = ready ? 200 : 503;
+        if (n < 0)
+            n = 0;
+        if ((size_t)n >= sizeof msg)
+            n = (int)sizeof msg - 1;
         rn_buf_append(&resp->body, msg, (size_t)n);
     } else {
         const char *msg = "not found: try /metrics, /healthz or /readyz\n";

@@ -110,6 +110,7 @@ static rn_err_t src_poll(void *ctx, int timeout_ms, size_t max, const rn_src_rec
     const rn_record_view_t *views;
     size_t count = 0;
     *n = 0;
+    *recs = s->out;
     rn_err_t err = rn_consumer_poll(s->consumer, timeout_ms, max, &views, &count);
     if (err != RN_OK) {
         if (!rn_err_retriable(err))
@@ -255,5 +256,12 @@ rn_err_t rn_pub_dead_letter(void *ctx, const char *topic, int32_t partition, int
         RN_HDR("runnel.source.offset", off),
     };
 #undef RN_HDR
-    return send(p, topic, key, (size_t)key_len, value, len, h, 4);
+    rn_err_t err = send(p, topic, key, (size_t)key_len, value, len, h, 4);
+    if (err != RN_OK) {
+        /* Not queued (no such topic, too large, no metadata in time): the next flush reports
+         * it, so the checkpoint fails and the record is replayed instead of lost. */
+        int expected = RN_OK;
+        atomic_compare_exchange_strong(&p->first_error, &expected, (int)err);
+    }
+    return err;
 }

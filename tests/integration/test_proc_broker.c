@@ -898,6 +898,40 @@ static void test_bad_job_file(void **state)
     free(out);
 }
 
+/*
+ * A dead letter that cannot be sent (its topic does not exist) stops the job at the next
+ * checkpoint instead of being dropped; a restart would replay it (regression: the send error
+ * was ignored and the offsets moved past the record).
+ */
+static void test_dead_letter_failure_stops_the_job(void **state)
+{
+    (void)state;
+    tc_create_topic(&g_broker, "events-dlq-missing", 1, NULL);
+    rn_conf_t *conf = tc_conf(&g_broker, NULL);
+    rn_producer_t *p;
+    char err[256];
+    assert_int_equal(rn_producer_new(conf, NULL, NULL, &p, err, sizeof err), RN_OK);
+    rn_conf_free(conf);
+    const char *lines[] = {"{\"user_id\": \"u1\", \"action\": \"click\", \"value\": 5, "
+                           "\"timestamp\": 1698400800000}", "not json at all"};
+    for (int i = 0; i < 2; i++) {
+        rn_message_t m = {.topic = "events-dlq-missing", .partition = 0, .value = lines[i],
+                          .value_len = strlen(lines[i])};
+        assert_int_equal(rn_producer_send(p, &m, -1), RN_OK);
+    }
+    assert_int_equal(rn_producer_close(p, 10000), RN_OK);
+    job_t j;
+    job_prepare(&j, &EXAMPLES[0], "dlq-missing", "events-dlq-missing", false);
+    job_start(&j, "--bounded", "--set", "dead.letter.topic=no-such-dlq", "-X",
+              "request.timeout.ms=2000", NULL);
+    int status = job_wait(&j, 60);
+    char *log = slurp(j.log);
+    if (status != 1 || !strstr(log, "no-such-dlq"))
+        fail_msg("exit %d, want 1 naming the dead-letter topic; log:\n%s", status, log);
+    free(log);
+    assert_true(committed(&j) <= 0); /* nothing committed past the lost dead letter */
+}
+
 /* A topic that does not exist: a message that says so and what to do, exit status 1. */
 static void test_missing_topic(void **state)
 {
@@ -1104,6 +1138,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_job_file),
         cmocka_unit_test(test_missing_topic),
+        cmocka_unit_test(test_dead_letter_failure_stops_the_job),
         cmocka_unit_test(test_known_answers_sqlite),
         cmocka_unit_test(test_known_answers_postgres),
         cmocka_unit_test(test_sigkill_and_restart),
