@@ -10,7 +10,10 @@
  *   - bytes that do not parse as HTTP get 400 and the connection closes;
  *   - a request not complete within RN_HTTPD_REQUEST_TIMEOUT_MS (slowloris) gets 408 and
  *     the connection closes; an idle keep-alive connection closes after the same time;
- *   - at most RN_HTTPD_MAX_CONNS connections; the next one is accepted and closed at once.
+ *   - at most RN_HTTPD_MAX_CONNS connections: the oldest idle one is closed to make room for
+ *     a new one (when none is idle, the new one is closed at once);
+ *   - one response in flight per connection: reading stops until it is written, so a client
+ *     that pipelines without reading holds one response; a write gets 6 timeouts to finish.
  *
  * The handler runs on the server's loop thread with the request's method and path (query
  * string cut off) and fills the response; the server adds Content-Length, Connection and
