@@ -21,7 +21,9 @@ struct rn_metric {
     _Atomic uint64_t *buckets;   /* histogram: per bucket (not cumulative), nbounds + 1 */
     _Atomic uint64_t sum_bits;   /* histogram: the bits of a double */
     _Atomic uint64_t count;
-    rn_metric_t *next;
+    uint64_t hash;               /* of labels */
+    rn_metric_t *next, *prev;    /* the family's series, in creation order (render order) */
+    rn_metric_t *hnext;          /* the family's hash chain */
 };
 
 struct rn_mfamily {
@@ -33,6 +35,8 @@ struct rn_mfamily {
     double *bounds;
     size_t nbounds;
     rn_metric_t *series, *series_tail;
+    rn_metric_t **index;         /* hash of labels -> series: lookups stay O(1) with many */
+    size_t index_cap, nseries;
     rn_mfamily_t *next;
 };
 
@@ -101,6 +105,7 @@ void rn_metrics_free(rn_metrics_t *m)
         }
         for (size_t i = 0; i < f->nlabels; i++)
             free(f->label_names[i]);
+        free(f->index);
         free(f->name);
         free(f->help);
         free(f->bounds);
@@ -256,6 +261,32 @@ static char *render_labels(const rn_mfamily_t *f, const char *const *values)
     return (char *)b.data;
 }
 
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Doubles the index (or creates it); false when out of memory (lookups still work). */
+static bool index_grow(rn_mfamily_t *f)
+{
+    size_t cap = f->index_cap ? f->index_cap * 2 : 64;
+    rn_metric_t **idx = calloc(cap, sizeof *idx);
+    if (!idx)
+        return false;
+    for (rn_metric_t *s = f->series; s; s = s->next) {
+        size_t b = (size_t)(s->hash & (cap - 1));
+        s->hnext = idx[b];
+        idx[b] = s;
+    }
+    free(f->index);
+    f->index = idx;
+    f->index_cap = cap;
+    return true;
+}
+
 rn_metric_t *rn_metric_get(rn_mfamily_t *f, const char *const *label_values)
 {
     if (!f)
@@ -263,28 +294,40 @@ rn_metric_t *rn_metric_get(rn_mfamily_t *f, const char *const *label_values)
     char *labels = render_labels(f, label_values);
     if (!labels)
         return NULL;
+    uint64_t hash = fnv1a(labels);
     rn_metrics_t *m = f->registry;
     pthread_mutex_lock(&m->lock);
-    rn_metric_t *s;
-    for (s = f->series; s; s = s->next)
-        if (strcmp(s->labels, labels) == 0)
-            break;
+    rn_metric_t *s = NULL;
+    if (f->index_cap)
+        for (s = f->index[hash & (f->index_cap - 1)]; s; s = s->hnext)
+            if (s->hash == hash && strcmp(s->labels, labels) == 0)
+                break;
     if (!s && (s = calloc(1, sizeof *s))) {
         s->family = f;
         s->labels = labels;
+        s->hash = hash;
         labels = NULL;
-        if (f->type == M_HISTOGRAM &&
-            !(s->buckets = calloc(f->nbounds + 1, sizeof *s->buckets))) {
+        bool no_buckets = f->type == M_HISTOGRAM &&
+                          !(s->buckets = calloc(f->nbounds + 1, sizeof *s->buckets));
+        /* A failed grow keeps the old index (longer chains); only a missing one fails. */
+        if (!no_buckets && f->nseries + 1 > f->index_cap)
+            index_grow(f);
+        if (no_buckets || !f->index_cap) {
             series_free(s);
             s = NULL;
         } else {
             atomic_init(&s->value, f->type == M_GAUGE ? dbits(0) : 0);
             atomic_init(&s->sum_bits, dbits(0));
+            s->prev = f->series_tail;
             if (f->series_tail)
                 f->series_tail->next = s;
             else
                 f->series = s;
             f->series_tail = s;
+            size_t b = (size_t)(hash & (f->index_cap - 1));
+            s->hnext = f->index[b];
+            f->index[b] = s;
+            f->nseries++;
         }
     }
     pthread_mutex_unlock(&m->lock);
@@ -294,22 +337,25 @@ rn_metric_t *rn_metric_get(rn_mfamily_t *f, const char *const *label_values)
 
 void rn_metric_remove(rn_mfamily_t *f, rn_metric_t *s)
 {
-    if (!f || !s)
+    if (!f || !s || s->family != f)
         return;
     rn_metrics_t *m = f->registry;
     pthread_mutex_lock(&m->lock);
-    rn_metric_t *prev = NULL;
-    for (rn_metric_t *c = f->series; c; prev = c, c = c->next) {
-        if (c != s)
-            continue;
-        if (prev)
-            prev->next = c->next;
+    rn_metric_t **link = &f->index[s->hash & (f->index_cap - 1)];
+    while (*link && *link != s)
+        link = &(*link)->hnext;
+    if (*link) {
+        *link = s->hnext;
+        if (s->prev)
+            s->prev->next = s->next;
         else
-            f->series = c->next;
-        if (f->series_tail == c)
-            f->series_tail = prev;
-        series_free(c);
-        break;
+            f->series = s->next;
+        if (s->next)
+            s->next->prev = s->prev;
+        else
+            f->series_tail = s->prev;
+        f->nseries--;
+        series_free(s);
     }
     pthread_mutex_unlock(&m->lock);
 }
