@@ -1,4 +1,7 @@
-/* log.c - the partition log: segments, append, read, flush, recovery, truncation, retention. */
+/*
+ * log.c - the partition log: segments, append, read, flush, recovery, truncation, retention.
+ * The epoch cache's upkeep and follower appends are in log_replica.c.
+ */
 #include "log.h"
 
 #include <dirent.h>
@@ -14,6 +17,8 @@
 #include <xxhash.h>
 
 #include "dirnames.h"
+#include "epoch.h"
+#include "log_int.h"
 #include "segment.h"
 #include "varint.h"
 
@@ -21,24 +26,6 @@
 #define RP_NAME "recovery-point"
 #define RP_MAGIC 0x50524e52u /* "RNRP" */
 #define RP_SIZE 32
-
-struct rn_log {
-    char *dir;
-    rn_log_config_t cfg;
-    const rn_clock_t *clock;
-    const rn_io_t *io;
-    rn_seg_t **segs;          /* oldest first; the last is the active segment */
-    uint32_t nsegs;
-    uint32_t cap;
-    uint64_t flushed_offset;  /* everything below is durable */
-    int64_t unflushed_records;
-    int64_t last_flush_ms;
-    bool dir_dirty;           /* names created or removed since the last directory fsync */
-    bool sync_in_flight;
-    rn_err_t failed;          /* RN_OK, or why the log turned read-only */
-    int rp_fd;
-    rn_log_recovery_t recovery;
-};
 
 struct rn_log_sync {
     const rn_io_t *io;
@@ -48,9 +35,7 @@ struct rn_log_sync {
     int fds[]; /* dups of segment files, then the directory when names changed */
 };
 
-static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
+void rn_log__seterr(char *errbuf, size_t errlen, const char *fmt, ...)
 {
     if (!errbuf || !errlen)
         return;
@@ -69,7 +54,7 @@ static char *join(const char *dir, const char *name)
     return p;
 }
 
-static rn_seg_t *active(const rn_log_t *log)
+rn_seg_t *rn_log__active(const rn_log_t *log)
 {
     return log->segs[log->nsegs - 1];
 }
@@ -154,14 +139,16 @@ static rn_err_t recover(rn_log_t *log, char *errbuf, size_t errlen)
     uint64_t rp = 0;
     if (!rp_read(log, &rp))
         rp = 0; /* no usable recovery point: verify everything */
+    log->recovery_from = rp;
     uint32_t first = 0;
     while (first + 1 < log->nsegs && log->segs[first + 1]->base_offset <= rp)
         first++;
     for (uint32_t i = 0; i < first; i++) {
         rn_err_t err = trust_closed(log, i);
         if (err != RN_OK) {
-            seterr(errbuf, errlen, "%s: cannot read segment %020" PRIu64 " during recovery: %s",
-                   log->dir, log->segs[i]->base_offset, rn_err_str(err));
+            rn_log__seterr(errbuf, errlen,
+                           "%s: cannot read segment %020" PRIu64 " during recovery: %s",
+                           log->dir, log->segs[i]->base_offset, rn_err_str(err));
             return err;
         }
     }
@@ -170,8 +157,8 @@ static rn_err_t recover(rn_log_t *log, char *errbuf, size_t errlen)
         uint64_t scanned = 0, cut = 0;
         rn_err_t err = rn_seg_recover(seg, i == first ? rp : seg->base_offset, &scanned, &cut);
         if (err != RN_OK) {
-            seterr(errbuf, errlen, "%s: recovery of segment %020" PRIu64 " failed: %s",
-                   log->dir, seg->base_offset, rn_err_str(err));
+            rn_log__seterr(errbuf, errlen, "%s: recovery of segment %020" PRIu64 " failed: %s",
+                           log->dir, seg->base_offset, rn_err_str(err));
             return err;
         }
         log->recovery.bytes_scanned += scanned;
@@ -194,7 +181,7 @@ static rn_err_t load_clean(rn_log_t *log)
         if (err != RN_OK)
             return err;
     }
-    return rn_seg_load_tail(active(log));
+    return rn_seg_load_tail(rn_log__active(log));
 }
 
 static rn_err_t open_segments(rn_log_t *log, bool *created, char *errbuf, size_t errlen)
@@ -203,7 +190,7 @@ static rn_err_t open_segments(rn_log_t *log, bool *created, char *errbuf, size_t
     size_t n;
     rn_err_t err = rn_dir_offsets(log->dir, ".log", &bases, &n);
     if (err != RN_OK) {
-        seterr(errbuf, errlen, "%s: cannot list directory: %s", log->dir, strerror(errno));
+        rn_log__seterr(errbuf, errlen, "%s: cannot list directory: %s", log->dir, strerror(errno));
         return err;
     }
     for (size_t i = 0; i < n && err == RN_OK; i++) {
@@ -213,8 +200,8 @@ static rn_err_t open_segments(rn_log_t *log, bool *created, char *errbuf, size_t
         if (err == RN_OK && (err = push_seg(log, seg)) != RN_OK)
             rn_seg_close(seg, false);
         if (err != RN_OK)
-            seterr(errbuf, errlen, "%s: cannot open segment %020" PRIu64 ": %s", log->dir,
-                   bases[i], rn_err_str(err));
+            rn_log__seterr(errbuf, errlen, "%s: cannot open segment %020" PRIu64 ": %s", log->dir,
+                           bases[i], rn_err_str(err));
     }
     free(bases);
     if (err == RN_OK && log->nsegs == 0) {
@@ -224,8 +211,8 @@ static rn_err_t open_segments(rn_log_t *log, bool *created, char *errbuf, size_t
         if (err == RN_OK && (err = push_seg(log, seg)) != RN_OK)
             rn_seg_close(seg, false);
         if (err != RN_OK)
-            seterr(errbuf, errlen, "%s: cannot create the first segment: %s", log->dir,
-                   rn_err_str(err));
+            rn_log__seterr(errbuf, errlen, "%s: cannot create the first segment: %s", log->dir,
+                           rn_err_str(err));
         log->dir_dirty = true;
         *created = true;
     }
@@ -248,14 +235,22 @@ rn_err_t rn_log_open(const char *dir, const rn_log_config_t *cfg, const rn_log_e
         !(rp_path = join(dir, RP_NAME)))
         goto fail;
     if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-        seterr(errbuf, errlen, "%s: cannot create directory: %s", dir, strerror(errno));
+        rn_log__seterr(errbuf, errlen, "%s: cannot create directory: %s", dir, strerror(errno));
         err = RN_ERR_IO;
         goto fail;
     }
     log->rp_fd = log->io->open(log->io->ctx, rp_path, O_RDWR | O_CREAT, 0644);
     if (log->rp_fd < 0) {
-        seterr(errbuf, errlen, "%s: cannot open %s: %s", dir, RP_NAME, strerror(errno));
+        rn_log__seterr(errbuf, errlen, "%s: cannot open %s: %s", dir, RP_NAME, strerror(errno));
         err = RN_ERR_IO;
+        goto fail;
+    }
+    if ((err = rn_lep_new(dir, log->io, &log->epochs)) != RN_OK)
+        goto fail;
+    rn_err_t loaded = rn_lep_load(log->epochs);
+    if (loaded == RN_ERR_IO || loaded == RN_ERR_NOMEM) {
+        rn_log__seterr(errbuf, errlen, "%s: cannot read %s: %s", dir, RN_LEP_FILE, strerror(errno));
+        err = loaded;
         goto fail;
     }
     bool created = false;
@@ -270,6 +265,8 @@ rn_err_t rn_log_open(const char *dir, const rn_log_config_t *cfg, const rn_log_e
     }
     if (!log->recovery.clean && (err = recover(log, errbuf, errlen)) != RN_OK)
         goto fail;
+    if ((err = rn_log__epochs_open(log, loaded, errbuf, errlen)) != RN_OK)
+        goto fail;
     for (uint32_t i = 0; i < log->nsegs; i++)
         log->segs[i]->first_append_ms = rn_clock_wall_ms(log->clock);
     /* What recovery kept may sit only in the page cache: make it durable before trusting it. */
@@ -277,15 +274,15 @@ rn_err_t rn_log_open(const char *dir, const rn_log_config_t *cfg, const rn_log_e
     log->unflushed_records = log->recovery.clean ? 0 : 1;
     log->dir_dirty = log->dir_dirty || !log->recovery.clean;
     if ((err = rn_log_flush(log)) != RN_OK) {
-        seterr(errbuf, errlen, "%s: flush after recovery failed: %s", dir, rn_err_str(err));
+        rn_log__seterr(errbuf, errlen, "%s: flush after recovery failed: %s", dir, rn_err_str(err));
         goto fail;
     }
     /* The marker must be gone for good before anything new is appended. */
     if (log->recovery.clean) {
         if ((log->io->unlink(log->io->ctx, marker) < 0 && errno != ENOENT) ||
             rn_io_sync_dir(log->io, dir) < 0) {
-            seterr(errbuf, errlen, "%s: cannot remove %s: %s", dir, MARKER_NAME,
-                   strerror(errno));
+            rn_log__seterr(errbuf, errlen, "%s: cannot remove %s: %s", dir, MARKER_NAME,
+                           strerror(errno));
             err = RN_ERR_IO;
             goto fail;
         }
@@ -310,6 +307,7 @@ void rn_log_abandon(rn_log_t *log)
         rn_seg_close(log->segs[i], false);
     if (log->rp_fd >= 0)
         log->io->close(log->io->ctx, log->rp_fd);
+    rn_lep_free(log->epochs);
     free(log->segs);
     free(log->dir);
     free(log);
@@ -322,7 +320,9 @@ rn_err_t rn_log_close(rn_log_t *log)
     rn_err_t err = log->failed;
     if (err == RN_OK)
         err = rn_log_flush(log);
-    if (err == RN_OK && rn_seg_seal(active(log)) != RN_OK)
+    if (err == RN_OK)
+        err = rn_lep_persist(log->epochs);
+    if (err == RN_OK && rn_seg_seal(rn_log__active(log)) != RN_OK)
         err = RN_ERR_IO;
     for (uint32_t i = 0; i < log->nsegs; i++) {
         if (rn_seg_close(log->segs[i], true) != RN_OK)
@@ -389,9 +389,9 @@ const rn_log_recovery_t *rn_log_recovery(const rn_log_t *log)
 
 /* -------------------------------------------------------------------- append ---- */
 
-static rn_err_t roll(rn_log_t *log)
+rn_err_t rn_log__roll(rn_log_t *log)
 {
-    rn_seg_t *old = active(log);
+    rn_seg_t *old = rn_log__active(log);
     if (rn_seg_seal(old) != RN_OK)
         return RN_ERR_IO;
     rn_seg_t *seg;
@@ -408,9 +408,9 @@ static rn_err_t roll(rn_log_t *log)
     return RN_OK;
 }
 
-static bool roll_due(const rn_log_t *log, size_t incoming)
+bool rn_log__roll_due(const rn_log_t *log, size_t incoming)
 {
-    const rn_seg_t *seg = active(log);
+    const rn_seg_t *seg = rn_log__active(log);
     if (seg->size == 0)
         return false;
     return seg->size + incoming > log->cfg.segment_bytes || rn_idx_full(seg->offset_index) ||
@@ -420,7 +420,7 @@ static bool roll_due(const rn_log_t *log, size_t incoming)
 
 rn_err_t rn_log_roll_if_due(rn_log_t *log)
 {
-    return roll_due(log, 0) ? roll(log) : RN_OK;
+    return rn_log__roll_due(log, 0) ? rn_log__roll(log) : RN_OK;
 }
 
 rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, uint32_t leader_epoch,
@@ -440,12 +440,12 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, uint32_t lea
             return RN_ERR_MESSAGE_TOO_LARGE;
         pos += rn_batch_total_size(&h);
     }
-    if (roll_due(log, len)) {
-        rn_err_t err = roll(log);
-        if (err != RN_OK)
-            return err;
-    }
-    rn_seg_t *seg = active(log);
+    rn_err_t err = rn_log__leader_epoch_start(log, leader_epoch);
+    if (err != RN_OK)
+        return err;
+    if (rn_log__roll_due(log, len) && (err = rn_log__roll(log)) != RN_OK)
+        return err;
+    rn_seg_t *seg = rn_log__active(log);
     uint64_t next = seg->next_offset;
     memset(info, 0, sizeof *info);
     info->first_offset = next;
@@ -461,8 +461,8 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, uint32_t lea
             info->max_timestamp = h.max_timestamp;
         pos += rn_batch_total_size(&h);
     }
-    rn_err_t err = rn_seg_append_span(seg, batches, len);
-    if (err != RN_OK)
+    /* On a failed write the new epoch's entry stays: it starts at the log end, which is true. */
+    if ((err = rn_seg_append_span(seg, batches, len)) != RN_OK)
         return err;
     info->last_offset = next - 1;
     log->unflushed_records += info->record_count;
@@ -472,7 +472,7 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, uint32_t lea
 /* ---------------------------------------------------------------------- read ---- */
 
 /* Index of the segment that holds offset: the last with base_offset <= offset. */
-static uint32_t seg_for(const rn_log_t *log, uint64_t offset)
+uint32_t rn_log__seg_for(const rn_log_t *log, uint64_t offset)
 {
     uint32_t lo = 0, hi = log->nsegs;
     while (hi - lo > 1) {
@@ -493,7 +493,7 @@ rn_err_t rn_log_read(rn_log_t *log, uint64_t offset, uint64_t max_offset, size_t
     out->first_offset = out->next_offset = offset;
     if (offset < rn_log_start_offset(log) || offset > rn_log_end_offset(log))
         return RN_ERR_OFFSET_OUT_OF_RANGE;
-    uint32_t i = seg_for(log, offset);
+    uint32_t i = rn_log__seg_for(log, offset);
     uint64_t pos;
     rn_batch_header_t h;
     rn_err_t err;
@@ -643,7 +643,7 @@ rn_err_t rn_log_sync_begin(rn_log_t *log, rn_log_sync_t **out)
     uint64_t end = rn_log_end_offset(log);
     if (end <= log->flushed_offset && !log->dir_dirty && log->unflushed_records == 0)
         return RN_OK;
-    uint32_t from = seg_for(log, log->flushed_offset);
+    uint32_t from = rn_log__seg_for(log, log->flushed_offset);
     int max = (int)(log->nsegs - from) + 1;
     rn_log_sync_t *s = malloc(sizeof *s + (size_t)max * sizeof(int));
     if (!s)
@@ -727,10 +727,10 @@ rn_err_t rn_log_flush(rn_log_t *log)
 rn_err_t rn_log_truncate(rn_log_t *log, uint64_t offset)
 {
     if (offset >= rn_log_end_offset(log))
-        return RN_OK;
+        return rn_lep_persist(log->epochs); /* a retry after a failed checkpoint write */
     if (offset < rn_log_start_offset(log))
         offset = rn_log_start_offset(log);
-    uint32_t i = seg_for(log, offset);
+    uint32_t i = rn_log__seg_for(log, offset);
     rn_err_t err = drop_segments_from(log, i + 1);
     if (err != RN_OK)
         return err;
@@ -750,7 +750,9 @@ rn_err_t rn_log_truncate(rn_log_t *log, uint64_t offset)
         log->flushed_offset = seg->next_offset;
         rp_write(log, log->flushed_offset);
     }
-    return RN_OK;
+    /* After the data: a crash in between leaves a file that still describes the old suffix. */
+    rn_lep_truncate_from_end(log->epochs, seg->next_offset);
+    return rn_lep_persist(log->epochs);
 }
 
 static void delete_oldest(rn_log_t *log)
@@ -778,6 +780,12 @@ rn_err_t rn_log_apply_retention(rn_log_t *log, uint32_t *deleted)
         delete_oldest(log);
         (*deleted)++;
     }
+    /*
+     * Entries below the new start are harmless on disk (open drops them again), so a failed
+     * write here is not retention's failure: the dirty cache is written before the next append.
+     */
+    if (rn_lep_truncate_from_start(log->epochs, rn_log_start_offset(log)))
+        (void)rn_lep_persist(log->epochs);
     return RN_OK;
 }
 
@@ -790,7 +798,7 @@ uint64_t rn_log_start_offset(const rn_log_t *log)
 
 uint64_t rn_log_end_offset(const rn_log_t *log)
 {
-    return active(log)->next_offset;
+    return rn_log__active(log)->next_offset;
 }
 
 uint64_t rn_log_flushed_offset(const rn_log_t *log)

@@ -5,6 +5,7 @@
  *     00000000000000000000.log .index .timeindex    closed segments
  *     00000000000000052310.log .index .timeindex    the active segment (appends go here)
  *     recovery-point                                 offset below which all data was fsynced
+ *     leader-epoch-checkpoint                        leader epoch -> start offset (epoch.h)
  *     .clean-shutdown                                present only between a clean close and open
  *
  * Happy path: open -> append* (with a flush now and then, possibly on another thread) ->
@@ -36,6 +37,7 @@
 #include "batch.h"
 #include "buf.h"
 #include "clock.h"
+#include "epoch.h"
 #include "err.h"
 #include "io.h"
 
@@ -107,12 +109,44 @@ typedef struct rn_log_append_info {
  * already validated by the caller (rn_batch_validate). Assigns offsets from the log end,
  * stamps base_offset and leader_epoch into the caller's bytes, and writes them to the active
  * segment in one write (rolling first when segment.bytes or segment.ms says so).
+ * When leader_epoch is newer than the epoch cache's newest, (leader_epoch, log end) is added
+ * and leader-epoch-checkpoint written before the batches (an fsync, once per epoch).
  * Errors: RN_ERR_MESSAGE_TOO_LARGE (a batch over max.message.bytes), RN_ERR_CORRUPT_MESSAGE
- * (the bytes do not parse as whole batches), RN_ERR_NO_SPACE / RN_ERR_IO (nothing appended),
- * RN_ERR_STATE (the log is read-only after an fsync failure).
+ * (the bytes do not parse as whole batches), RN_ERR_NO_SPACE / RN_ERR_IO (nothing appended;
+ * also when the checkpoint cannot be written), RN_ERR_STATE (the log is read-only after an
+ * fsync failure, or leader_epoch is older than the newest epoch in the log: a deposed leader).
  */
 rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, uint32_t leader_epoch,
                        rn_log_append_info_t *info);
+
+/*
+ * A follower's append (docs/cluster.md §5.1): whole batches from the leader, kept as they are
+ * (the leader's base offsets and leader epochs; nothing is stamped, the bytes stay the
+ * caller's). Each batch is fully checked (rn_batch_validate: framing and checksum); the first
+ * must start at the log end and each next one where the previous ended, and epochs never go
+ * back. max.message.bytes is not applied: the leader already did, and a follower must not stall
+ * on a batch its leader accepted. Every epoch that starts in the span is added to the epoch
+ * cache and leader-epoch-checkpoint written before the batches.
+ * Errors: RN_ERR_STATE (the first base offset is not the log end, so a gap or an overlap can
+ * never be written; an epoch older than one the log already has batches of; the log is
+ * read-only), RN_ERR_CORRUPT_MESSAGE (a batch fails validation, later batches not contiguous or
+ * an epoch going back inside the span), RN_ERR_NO_SPACE / RN_ERR_IO (nothing appended).
+ * Producer state is the caller's (partition.c), as for rn_log_append.
+ */
+rn_err_t rn_log_append_replica(rn_log_t *log, const uint8_t *batches, size_t len,
+                               rn_log_append_info_t *info);
+
+/*
+ * becomeLeader(epoch): records (epoch, log end) in the epoch cache and writes the checkpoint,
+ * before the first append of the epoch, so OffsetForLeaderEpoch answers it at once. No-op for
+ * the newest epoch; RN_ERR_STATE for an older one; RN_ERR_NO_SPACE / RN_ERR_IO (cache unchanged).
+ */
+rn_err_t rn_log_assign_epoch(rn_log_t *log, uint32_t epoch);
+
+/* The epoch cache, for lookups (owned by the log; valid until it closes). */
+const rn_lep_t *rn_log_epochs(const rn_log_t *log);
+/* OffsetForLeaderEpoch served from this log: rn_lep_end_offset_for with the log end. */
+rn_err_t rn_log_end_offset_for_epoch(const rn_log_t *log, uint32_t epoch, rn_lep_answer_t *out);
 
 /* A range of whole batches in one segment file; fd is a dup the caller must release. */
 typedef struct rn_log_slice {
@@ -174,13 +208,19 @@ uint64_t rn_log_sync_target(const rn_log_sync_t *sync);
 /*
  * Removes every batch holding an offset >= offset. Batches are whole, so when offset falls
  * inside a batch the whole batch goes and the end offset becomes that batch's base offset.
+ * Epoch-cache entries starting at or after the new end go too, and the checkpoint is written
+ * after the data is cut. RN_ERR_NO_SPACE / RN_ERR_IO from that write means the log and the
+ * cache are truncated but the file is not yet: it is written again before the next append
+ * (or by calling this again), and until then recovery would drop the stale entries itself.
+ * An offset at or past the log end changes nothing.
  */
 rn_err_t rn_log_truncate(rn_log_t *log, uint64_t offset);
 
 /*
  * Deletes closed segments by retention.ms (a segment's max timestamp older than now minus
  * retention.ms) and retention.bytes (oldest first while the rest still exceeds it). Never
- * the active segment. Advances the log start offset. *deleted counts segments removed.
+ * the active segment. Advances the log start offset, and the epoch cache's start with it.
+ * *deleted counts segments removed.
  */
 rn_err_t rn_log_apply_retention(rn_log_t *log, uint32_t *deleted);
 /* Rolls the active segment when segment.ms has passed (appends check this too). */
