@@ -48,6 +48,13 @@
     X(UNKNOWN_LEADER_EPOCH, 31, true, "leader epoch is newer than the broker's")            \
     X(UNKNOWN_SERVER_ERROR, 32, false, "unexpected broker error")                           \
     X(INVALID_REPLICATION_FACTOR, 33, false, "replication factor exceeds available brokers") \
+    X(NOT_CONTROLLER, 34, true, "this broker is not the active controller")                 \
+    X(STALE_BROKER_EPOCH, 35, false, "broker epoch is not the current registration's")       \
+    X(INVALID_UPDATE_VERSION, 36, false, "partition_epoch is not the partition's current one") \
+    X(INELIGIBLE_REPLICA, 37, false, "replica may not join the ISR (not a replica or fenced)") \
+    X(PREFERRED_LEADER_NOT_AVAILABLE, 38, true, "preferred leader is not in the ISR or fenced") \
+    X(ELECTION_NOT_NEEDED, 39, false, "partition already has the leader asked for")          \
+    X(INCONSISTENT_CLUSTER_ID, 40, false, "cluster id differs from the metadata log's")      \
     /* --- local errors: negative, never on the wire --- */                                 \
     X(IO, -1, false, "I/O error")                                                           \
     X(NOMEM, -2, false, "out of memory")                                                    \
