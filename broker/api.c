@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "controller.h"
 #include "fetch.h"
 #include "logging.h"
 #include "produce.h"
@@ -135,7 +136,8 @@ static void api_metadata(rn_api_ctx_t *ctx, rn_resp_t *resp, const Runnel__Metad
     Runnel__MetadataResponse body = RUNNEL__METADATA_RESPONSE__INIT;
     body.n_brokers = 1;
     body.brokers = brokers;
-    body.controller_id = ctx->cfg->node_id;
+    /* Cluster mode: the raft leader (-1 while none is known); a single node is its own. */
+    body.controller_id = ctx->ctl ? rn_ctl_controller_id(ctx->ctl) : ctx->cfg->node_id;
     size_t n = req->n_topics ? req->n_topics : rn_topics_count(ctx->topics);
     body.topics = rn_arena_calloc(&a, n, sizeof *body.topics);
     for (size_t i = 0; i < n && body.topics; i++) {

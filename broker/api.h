@@ -19,6 +19,7 @@
 #include "topics.h"
 
 typedef struct rn_fetch rn_fetch_t;
+typedef struct rn_ctl rn_ctl_t;
 
 /* What request handlers work with; owned by the broker (broker.c). */
 typedef struct rn_api_ctx {
@@ -27,6 +28,7 @@ typedef struct rn_api_ctx {
     rn_pids_t *pids;
     rn_fetch_t *fetch;
     rn_srv_t *srv;
+    rn_ctl_t *ctl;             /* cluster mode: the controller quorum member; NULL otherwise */
     char advertised_host[256];
     uint16_t advertised_port;
 } rn_api_ctx_t;

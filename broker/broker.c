@@ -7,16 +7,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "api.h"
 #include "bmetrics.h"
 #include "clock.h"
+#include "controller.h"
 #include "fetch.h"
 #include "fsutil.h"
 #include "httpd.h"
+#include "image.h"
 #include "logging.h"
+#include "metadata.pb-c.h"
 #include "net/server.h"
 #include "partition.h"
 #include "pids.h"
@@ -39,6 +43,12 @@ typedef struct broker {
     rn_srv_t *srv;
     rn_fetch_t *fetch;
     rn_api_ctx_t api;
+    rn_ctl_t *ctl;             /* cluster mode: the controller quorum member */
+    rn_img_t *img;             /* cluster mode: the metadata image, the log's state machine */
+    rn_img_result_t img_result;
+    bool cluster_id_known;     /* the image's cluster id was logged */
+    bool cluster_record_pending;
+    bool ctl_stopping, ctl_stopped;
     rn_bm_t *metrics;
     rn_httpd_t *httpd;         /* --metrics-listen; NULL when off */
     rn_http_std_t http;
@@ -140,7 +150,25 @@ static void on_shutdown_poll(uv_timer_t *t)
     /* A running fsync owns file descriptors of the logs: wait for it before closing them. */
     if (b->syncs_running > 0)
         return;
+    /* The controller hands over leadership and closes raft (begin_shutdown started it). */
+    if (b->ctl && !b->ctl_stopped)
+        return;
     close_all_handles(b);
+}
+
+static void on_ctl_stopped(void *arg)
+{
+    broker_t *b = arg;
+    b->ctl_stopped = true;
+}
+
+/* Starts the controller's stop (transfer, then raft_close); on_ctl_stopped reports the end. */
+static void stop_controller(broker_t *b)
+{
+    if (!b->ctl || b->ctl_stopping)
+        return;
+    b->ctl_stopping = true;
+    rn_ctl_stop(b->ctl, on_ctl_stopped, b);
 }
 
 static void begin_shutdown(broker_t *b, int signum)
@@ -161,6 +189,7 @@ static void begin_shutdown(broker_t *b, int signum)
             "flight)", strsignal(signum));
     rn_fetch_answer_all(b->fetch);
     rn_srv_drain(b->srv);
+    stop_controller(b);
     uv_timer_stop(&b->retention_timer);
     b->shutdown_deadline_ns = rn_now_ns() + b->cfg->shutdown_timeout_ms * 1000000;
     uv_timer_start(&b->shutdown_timer, on_shutdown_poll, 0, SHUTDOWN_POLL_MS);
@@ -272,7 +301,7 @@ static int serve(broker_t *b)
     return 0;
 }
 
-/* Ends the loop with status 1 (nothing was served yet). */
+/* Ends the loop with status 1 (nothing was served yet); a started controller closes first. */
 static void fail_running(broker_t *b)
 {
     b->status = 1;
@@ -282,7 +311,167 @@ static void fail_running(broker_t *b)
         rn_srv_free(b->srv);
         b->srv = NULL;
     }
+    b->conns_closed = true;
+    if (b->ctl) {
+        stop_controller(b);
+        uv_timer_start(&b->shutdown_timer, on_shutdown_poll, 0, SHUTDOWN_POLL_MS);
+        return;
+    }
     close_all_handles(b);
+}
+
+/* ------------------------------------------------------ the controller quorum ---- */
+
+/* Logs the cluster id once this broker's image has one (from the log or a snapshot). */
+static void note_cluster_id(broker_t *b, const char *from)
+{
+    if (b->cluster_id_known || !rn_img_cluster_id(b->img)[0])
+        return;
+    b->cluster_id_known = true;
+    RN_INFO("controller", "cluster id %s (%s)", rn_img_cluster_id(b->img), from);
+}
+
+/*
+ * The state machine behind the metadata log is the metadata image (broker/cluster/image.h).
+ * libraft calls the leader's raft_apply callback right after fsm->apply of the same entry, on
+ * the same stack (test_cluster_controller checks it), so one result slot per broker is
+ * enough for the proposer to read.
+ */
+static rn_err_t img_apply(void *ctx, const void *data, size_t len, uint64_t index,
+                          void **result)
+{
+    broker_t *b = ctx;
+    rn_err_t e = rn_img_apply(b->img, data, len, index, &b->img_result);
+    if (e == RN_ERR_MALFORMED) {
+        /* Every voter sees the same bytes and skips them alike: a no-op, not a divergence. */
+        RN_ERROR("controller", "metadata log entry %" PRIu64 " is not a MetadataRecord "
+                 "(%zu bytes): skipped", index, len);
+        b->img_result.outcome = RN_IMG_REJECTED;
+        b->img_result.reason = RN_ERR_INVALID_REQUEST;
+        e = RN_OK;
+    }
+    *result = &b->img_result;
+    if (!b->cluster_id_known) {
+        char from[64];
+        snprintf(from, sizeof from, "metadata log index %" PRIu64, index);
+        note_cluster_id(b, from);
+    }
+    return e;
+}
+
+static rn_err_t img_snapshot(void *ctx, rn_buf_t *out)
+{
+    broker_t *b = ctx;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    rn_err_t e = rn_img_snapshot(b->img, NULL, &bytes, &len);
+    if (e == RN_OK)
+        e = rn_buf_append(out, bytes, len);
+    free(bytes);
+    return e;
+}
+
+static rn_err_t img_restore(void *ctx, const void *data, size_t len)
+{
+    broker_t *b = ctx;
+    char err[256] = "";
+    rn_err_t e = rn_img_restore(b->img, data, len, err, sizeof err);
+    if (e != RN_OK)
+        RN_ERROR("controller", "cannot restore the metadata image: %s", err);
+    else
+        note_cluster_id(b, "restored from a snapshot");
+    return e;
+}
+
+/* 16 random bytes in unpadded base64url (22 characters), as Kafka's cluster ids look. */
+static int random_cluster_id(char out[23])
+{
+    static const char abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint8_t raw[18] = {0};
+    if (getrandom(raw, 16, 0) != 16)
+        return -1;
+    for (int i = 0, o = 0; i < 18; i += 3) {
+        uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+        for (int k = 3; k >= 0 && o < 22; k--)
+            out[o++] = abc[(v >> (6 * k)) & 63];
+    }
+    out[22] = '\0';
+    return 0;
+}
+
+static void on_cluster_record(void *arg, rn_err_t status, uint64_t index, void *result)
+{
+    broker_t *b = arg;
+    const rn_img_result_t *r = result;
+    b->cluster_record_pending = false;
+    if (status != RN_OK)
+        RN_WARN("controller", "ClusterRecord not committed: %s (the next active controller "
+                "writes one)", rn_err_name(status));
+    else if (r && r->outcome == RN_IMG_REJECTED)
+        RN_INFO("controller", "ClusterRecord at index %" PRIu64 " was a no-op: %s", index,
+                r->message);
+}
+
+/*
+ * The first active controller of a cluster writes its ClusterRecord (docs/cluster.md §4.1).
+ * Two controllers in quick succession may both propose one; the image keeps the first.
+ */
+static void on_ctl_active(void *ctx, bool active)
+{
+    broker_t *b = ctx;
+    if (!active || rn_img_cluster_id(b->img)[0] || b->cluster_record_pending)
+        return;
+    char id[23];
+    if (random_cluster_id(id) != 0) {
+        RN_ERROR("controller", "getrandom failed: %s", strerror(errno));
+        return;
+    }
+    Runnel__Meta__ClusterRecord cr = RUNNEL__META__CLUSTER_RECORD__INIT;
+    Runnel__Meta__MetadataRecord rec = RUNNEL__META__METADATA_RECORD__INIT;
+    cr.cluster_id = id;
+    rec.version = RN_IMG_RECORD_VERSION;
+    rec.body_case = RUNNEL__META__METADATA_RECORD__BODY_CLUSTER;
+    rec.cluster = &cr;
+    uint8_t bytes[64];
+    size_t len = runnel__meta__metadata_record__get_packed_size(&rec);
+    if (len > sizeof bytes)
+        return;
+    runnel__meta__metadata_record__pack(&rec, bytes);
+    rn_err_t e = rn_ctl_propose(b->ctl, bytes, len, on_cluster_record, b);
+    if (e != RN_OK) {
+        RN_WARN("controller", "cannot propose the ClusterRecord: %s", rn_err_name(e));
+        return;
+    }
+    b->cluster_record_pending = true;
+}
+
+/* Cluster mode only: after the topics load, before the client listener (docs/cluster.md §3.1). */
+static int start_controller(broker_t *b)
+{
+    const rn_bcfg_t *cfg = b->cfg;
+    char err[1024] = "";
+    if (rn_img_new(&b->img) != RN_OK) {
+        RN_ERROR("broker", "out of memory");
+        return -1;
+    }
+    rn_ctl_opts_t o = {
+        .node_id = (uint32_t)cfg->node_id,
+        .listen = cfg->controller_listen,
+        .voters = cfg->controller_voters,
+        .data_dir = cfg->data_dir,
+        .election_timeout_ms = cfg->controller_election_timeout_ms,
+        .heartbeat_ms = cfg->controller_heartbeat_ms,
+        .snapshot_threshold = cfg->metadata_snapshot_threshold,
+        .fsm = {b, img_apply, img_snapshot, img_restore},
+        .events = {b, NULL, on_ctl_active},
+    };
+    if (rn_ctl_start(&b->loop, &o, &b->ctl, err, sizeof err) != RN_OK) {
+        RN_ERROR("broker", "cannot start the controller quorum member: %s", err);
+        return -1;
+    }
+    b->api.ctl = b->ctl;
+    return 0;
 }
 
 static void load_topics(uv_work_t *w)
@@ -310,7 +499,7 @@ static void on_loaded(uv_work_t *w, int status)
         close_all_handles(b); /* a signal came during the load */
         return;
     }
-    if (serve(b) != 0)
+    if ((rn_bcfg_cluster_mode(b->cfg) && start_controller(b) != 0) || serve(b) != 0)
         fail_running(b);
 }
 
@@ -412,6 +601,9 @@ int rn_broker_run(const rn_bcfg_t *cfg)
     if (b->metrics_listening_path[0])
         unlink(b->metrics_listening_path);
     uv_run(&b->loop, UV_RUN_NOWAIT);
+    rn_ctl_free(b->ctl);
+    if (b->img)
+        rn_img_free(b->img);
     if (uv_loop_close(&b->loop) != 0)
         RN_WARN("broker", "event loop closed with handles still open");
     rn_bm_free(b->metrics);

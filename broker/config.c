@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller.h"
 #include "kvfile.h"
 
 enum kind {
@@ -88,6 +89,26 @@ static const struct key keys[] = {
      "10000",
      "an HTTP request to the metrics server not complete in this long gets 408 and a close; "
      "also how long an idle keep-alive connection stays open"},
+    {"controller.listen", K_STR_OPT, M(controller_listen), NULL, 0, 0, "(off)",
+     "a.b.c.d:PORT of this broker's controller-quorum (raft) listener; an IPv4 literal and a "
+     "fixed port (peers dial the addresses in controller.quorum.voters); needs "
+     "controller.quorum.voters; also --controller-listen"},
+    {"controller.quorum.voters", K_STR_OPT, M(controller_voters), NULL, 0, 0, "(off)",
+     "ID@a.b.c.d:PORT,... of every controller voter, this node (node.id) among them; set: the "
+     "broker joins that quorum (cluster mode); unset: a single node as before; also "
+     "--controller-quorum"},
+    {"controller.quorum.election.timeout.ms", K_U32, M(controller_election_timeout_ms), NULL,
+     10, 600000, "500",
+     "a follower that hears no controller for this long (randomised up to twice as long) "
+     "starts an election"},
+    {"controller.quorum.heartbeat.interval.ms", K_U32, M(controller_heartbeat_ms), NULL, 1,
+     600000, "100",
+     "the active controller's heartbeat to the other voters; also libraft's tick; must be "
+     "below the election timeout"},
+    {"metadata.log.snapshot.threshold", K_U32, M(metadata_snapshot_threshold), NULL, 2,
+     UINT32_MAX, "1024",
+     "snapshot the metadata image after this many new log entries (the 128 newest entries "
+     "are kept after a snapshot)"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -114,6 +135,14 @@ void rn_bcfg_init(rn_bcfg_t *cfg)
     cfg->producer_id_expiration_ms = 86400000;
     cfg->shutdown_timeout_ms = 10000;
     cfg->metrics_request_timeout_ms = 10000;
+    cfg->controller_election_timeout_ms = 500;
+    cfg->controller_heartbeat_ms = 100;
+    cfg->metadata_snapshot_threshold = 1024;
+}
+
+bool rn_bcfg_cluster_mode(const rn_bcfg_t *cfg)
+{
+    return cfg->controller_voters != NULL;
 }
 
 void rn_bcfg_free(rn_bcfg_t *cfg)
@@ -122,7 +151,10 @@ void rn_bcfg_free(rn_bcfg_t *cfg)
     free(cfg->listen);
     free(cfg->advertised);
     free(cfg->metrics_listen);
+    free(cfg->controller_listen);
+    free(cfg->controller_voters);
     cfg->data_dir = cfg->listen = cfg->advertised = cfg->metrics_listen = NULL;
+    cfg->controller_listen = cfg->controller_voters = NULL;
 }
 
 static rn_err_t parse_int(const struct key *k, const char *value, int64_t *out, char *errbuf,
@@ -247,6 +279,65 @@ rn_err_t rn_bcfg_split_hostport(const char *s, char *host, size_t hostlen, uint1
     return RN_OK;
 }
 
+/* The controller quorum settings (docs/cluster.md §2.1); all of them only in cluster mode. */
+static rn_err_t check_controller(const rn_bcfg_t *cfg, char *errbuf, size_t errlen)
+{
+    if (!cfg->controller_listen && !cfg->controller_voters)
+        return RN_OK;
+    if (!cfg->controller_voters || !cfg->controller_listen) {
+        snprintf(errbuf, errlen,
+                 "%s is set but %s is not: cluster mode needs both (--controller-listen "
+                 "a.b.c.d:PORT and --controller-quorum ID@a.b.c.d:PORT,...), a single node "
+                 "neither",
+                 cfg->controller_voters ? "controller.quorum.voters" : "controller.listen",
+                 cfg->controller_voters ? "controller.listen" : "controller.quorum.voters");
+        return RN_ERR_BAD_CONFIG;
+    }
+    if (rn_ctl_check_address(cfg->controller_listen) != RN_OK) {
+        snprintf(errbuf, errlen,
+                 "bad controller.listen '%s': expected a.b.c.d:PORT, an IPv4 literal with PORT "
+                 "in 1..65535 (no port 0: the other voters dial this address), e.g. "
+                 "127.0.0.1:9093", cfg->controller_listen);
+        return RN_ERR_BAD_CONFIG;
+    }
+    rn_ctl_voter_t voters[RN_CTL_MAX_VOTERS];
+    size_t n = 0;
+    rn_err_t e = rn_ctl_parse_voters(cfg->controller_voters, voters, RN_CTL_MAX_VOTERS, &n,
+                                     errbuf, errlen);
+    if (e != RN_OK)
+        return e;
+    const char *self = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (cfg->node_id > 0 && voters[i].id == (uint32_t)cfg->node_id)
+            self = voters[i].address;
+    if (!self) {
+        snprintf(errbuf, errlen,
+                 "node.id %" PRId32 " is not in controller.quorum.voters '%s': list this node "
+                 "as ID@a.b.c.d:PORT (brokers outside the quorum are not supported yet)",
+                 cfg->node_id, cfg->controller_voters);
+        return RN_ERR_BAD_CONFIG;
+    }
+    char lhost[64], vhost[64];
+    uint16_t lport = 0, vport = 0;
+    rn_bcfg_split_hostport(cfg->controller_listen, lhost, sizeof lhost, &lport);
+    rn_bcfg_split_hostport(self, vhost, sizeof vhost, &vport);
+    if (lport != vport) {
+        snprintf(errbuf, errlen,
+                 "controller.listen '%s' and this node's entry in controller.quorum.voters "
+                 "('%s') have different ports: the other voters dial the voters entry, so the "
+                 "listener must use its port", cfg->controller_listen, self);
+        return RN_ERR_BAD_CONFIG;
+    }
+    if (cfg->controller_heartbeat_ms >= cfg->controller_election_timeout_ms) {
+        snprintf(errbuf, errlen,
+                 "controller.quorum.heartbeat.interval.ms (%" PRIu32 ") must be below "
+                 "controller.quorum.election.timeout.ms (%" PRIu32 ")",
+                 cfg->controller_heartbeat_ms, cfg->controller_election_timeout_ms);
+        return RN_ERR_BAD_CONFIG;
+    }
+    return RN_OK;
+}
+
 rn_err_t rn_bcfg_check(const rn_bcfg_t *cfg, char *errbuf, size_t errlen)
 {
     char host[256];
@@ -280,6 +371,9 @@ rn_err_t rn_bcfg_check(const rn_bcfg_t *cfg, char *errbuf, size_t errlen)
                  "127.0.0.1:9100 (empty turns the metrics server off)", cfg->metrics_listen);
         return RN_ERR_BAD_CONFIG;
     }
+    rn_err_t e = check_controller(cfg, errbuf, errlen);
+    if (e != RN_OK)
+        return e;
     /* A produce must fit in a frame with room for the request around its batch. */
     if ((uint64_t)cfg->topic_defaults.max_message_bytes + 4096 > cfg->max_frame_bytes) {
         snprintf(errbuf, errlen,

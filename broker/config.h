@@ -4,7 +4,8 @@
  * config file, --set and the dedicated flags.
  *
  * Precedence, lowest first: built-in defaults, --config FILE, --set key=value (in order),
- * then --data-dir / --listen / --node-id / --metrics-listen, which always win.
+ * then --data-dir / --listen / --node-id / --metrics-listen / --controller-listen /
+ * --controller-quorum, which always win.
  *
  * Keys use Kafka's names where Kafka has the same setting (log.segment.bytes,
  * log.retention.ms, message.max.bytes …); the log.* keys are the defaults of the per-topic
@@ -13,6 +14,7 @@
 #ifndef RN_BROKER_CONFIG_H
 #define RN_BROKER_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,11 +37,19 @@ typedef struct rn_bcfg {
     int64_t shutdown_timeout_ms;
     char *metrics_listen;            /* metrics.listen (--metrics-listen); NULL: no HTTP server */
     int64_t metrics_request_timeout_ms;
+    /* Cluster mode (docs/cluster.md §2.1): both set, or neither (single node, as before). */
+    char *controller_listen;         /* controller.listen (--controller-listen), "a.b.c.d:PORT" */
+    char *controller_voters;         /* controller.quorum.voters (--controller-quorum) */
+    uint32_t controller_election_timeout_ms;
+    uint32_t controller_heartbeat_ms;
+    uint32_t metadata_snapshot_threshold;
 } rn_bcfg_t;
 
 /* Fills every key with its default; data_dir, listen and metrics_listen stay NULL. */
 void rn_bcfg_init(rn_bcfg_t *cfg);
 void rn_bcfg_free(rn_bcfg_t *cfg);
+/* True when controller.quorum.voters is set: the broker runs a controller quorum member. */
+bool rn_bcfg_cluster_mode(const rn_bcfg_t *cfg);
 
 /*
  * Sets one key from its string value. RN_ERR_UNKNOWN_CONFIG or RN_ERR_BAD_CONFIG with a
@@ -49,7 +59,8 @@ rn_err_t rn_bcfg_set(rn_bcfg_t *cfg, const char *key, const char *value, char *e
                      size_t errlen);
 /* Reads a file of key=value lines; errors say "FILE:LINE: problem". */
 rn_err_t rn_bcfg_load_file(rn_bcfg_t *cfg, const char *path, char *errbuf, size_t errlen);
-/* Checks the settings together (required keys, limits that depend on each other). */
+/* Checks the settings together (required keys, limits that depend on each other, the
+ * controller quorum: both controller keys or neither, this node among the voters). */
 rn_err_t rn_bcfg_check(const rn_bcfg_t *cfg, char *errbuf, size_t errlen);
 
 /* Prints "  key (default D)\n      meaning" for every key, for --help. */

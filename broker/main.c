@@ -18,11 +18,14 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: runnel-broker --data-dir DIR --listen HOST:PORT [--node-id N]\n"
             "                     [--metrics-listen HOST:PORT] [--config FILE]\n"
+            "                     [--controller-listen A.B.C.D:PORT\n"
+            "                      --controller-quorum ID@A.B.C.D:PORT,...]\n"
             "                     [--set key=value]... [--log-level debug|info|warn|error]\n"
             "                     [--log-format text|json]\n"
             "       runnel-broker --help | --version\n"
             "\n"
-            "Runs a single-node Runnel broker on one event loop.\n"
+            "Runs a Runnel broker on one event loop: a single node, or with the two\n"
+            "--controller-* flags a member of a controller quorum (docs/cluster.md).\n"
             "\n"
             "  --data-dir DIR        topics, partition logs and producer ids (log.dirs)\n"
             "  --listen HOST:PORT    address to listen on; port 0 picks a free one; the bound\n"
@@ -32,6 +35,12 @@ static void usage(FILE *out)
             "                        serve /metrics, /healthz and /readyz over HTTP there; the\n"
             "                        bound address is written to DIR/metrics-listening\n"
             "                        (metrics.listen)\n"
+            "  --controller-listen A.B.C.D:PORT\n"
+            "                        this broker's controller-quorum (raft) listener; a fixed\n"
+            "                        port (controller.listen)\n"
+            "  --controller-quorum 1@A.B.C.D:PORT,2@...,3@...\n"
+            "                        every voter of the quorum, this node among them\n"
+            "                        (controller.quorum.voters)\n"
             "  --config FILE         key=value lines; '#' starts a comment\n"
             "  --set key=value       one setting; overrides the file; may repeat\n"
             "  --log-level LEVEL     stderr log level (default info)\n"
@@ -51,6 +60,7 @@ static int fail(const char *fmt, const char *a, const char *b)
 
 struct args {
     const char *data_dir, *listen, *node_id, *metrics_listen, *config, *log_level, *log_format;
+    const char *controller_listen, *controller_quorum;
     char **sets;
     int nsets;
 };
@@ -63,6 +73,8 @@ static int parse_args(int argc, char **argv, struct args *a, bool *exit_now)
         {"set", required_argument, NULL, 's'},      {"log-level", required_argument, NULL, 'L'},
         {"metrics-listen", required_argument, NULL, 'm'},
         {"log-format", required_argument, NULL, 'F'},
+        {"controller-listen", required_argument, NULL, 'C'},
+        {"controller-quorum", required_argument, NULL, 'Q'},
         {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
@@ -77,6 +89,8 @@ static int parse_args(int argc, char **argv, struct args *a, bool *exit_now)
         case 'c': a->config = optarg; break;
         case 'L': a->log_level = optarg; break;
         case 'F': a->log_format = optarg; break;
+        case 'C': a->controller_listen = optarg; break;
+        case 'Q': a->controller_quorum = optarg; break;
         case 's': a->sets[a->nsets++] = optarg; break;
         case 'h':
             usage(stdout);
@@ -121,7 +135,9 @@ static int build_config(const struct args *a, rn_bcfg_t *cfg)
     } flags[] = {{"--data-dir", "log.dirs", a->data_dir},
                  {"--listen", "listeners", a->listen},
                  {"--node-id", "node.id", a->node_id},
-                 {"--metrics-listen", "metrics.listen", a->metrics_listen}};
+                 {"--metrics-listen", "metrics.listen", a->metrics_listen},
+                 {"--controller-listen", "controller.listen", a->controller_listen},
+                 {"--controller-quorum", "controller.quorum.voters", a->controller_quorum}};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         if (flags[i].value && rn_bcfg_set(cfg, flags[i].key, flags[i].value, err, sizeof err))
             return fail("%s: %s", flags[i].flag, err);
@@ -172,6 +188,10 @@ int main(int argc, char **argv)
      * RLIMIT_FSIZE fails with EFBIG (a storage error for that produce) instead of SIGXFSZ. */
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN);
+    /* raft_uv's disk work shares libuv's thread pool (4 threads by default) with the logs'
+     * fsyncs and the topic load (docs/cluster.md §9). */
+    if (rn_bcfg_cluster_mode(&cfg))
+        setenv("UV_THREADPOOL_SIZE", "8", 0);
     rc = rn_broker_run(&cfg);
     rn_bcfg_free(&cfg);
     return rc;

@@ -30,3 +30,10 @@ if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_broker_metrics.c)
   runnel_integration_test(broker_metrics SOURCES test_broker_metrics.c
                           LIBS rn_rawclient Threads::Threads m TIMEOUT 120)
 endif()
+
+# The controller quorum (issue 5 step 3): three brokers on loopback elect a controller, lose it
+# to SIGKILL, take over, rejoin; the meta.properties guard; the controller flags.
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_cluster_controller.c)
+  runnel_integration_test(cluster_controller SOURCES test_cluster_controller.c
+                          LIBS rn_rawclient TIMEOUT 180)
+endif()
