@@ -18,6 +18,9 @@
 # and the build: BUILD_DIR/broker/runnel-broker, BUILD_DIR/tools/runnel-bench and
 # BUILD_DIR/tools/runnel-peer-bench.
 #
+# After the table it prints the ratios issue 3's targets name (Runnel's unbounded throughput over
+# Redis's pipelined XADD; Runnel's one-at-a-time p50 and p99 over JetStream's), from this run.
+#
 # Knobs (environment): PEERS_ONE=20000 records one at a time, PEERS_PIPELINED=1000000 records
 # pipelined, PEERS_PIPELINE=1024 commands in flight for the peers, PEERS_SIZE=100.
 set -euo pipefail
@@ -127,6 +130,7 @@ start_runnel() {
 
 ROWS=()
 CMDS=()
+declare -A FIG # "system workload field" -> value, for the ratios at the end
 json_field() { # JSON_LINE FIELD
     sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" <<<"$1"
 }
@@ -145,8 +149,11 @@ run() {
         return
     fi
     echo "$out" | sed 's/^/   /' >&2
-    local last
+    local last f
     last=$(tail -n1 <<<"$out")
+    for f in records_per_sec p50_us p99_us; do
+        FIG["${system%% *} $workload $f"]=$(json_field "$last" "$f")
+    done
     ROWS+=("$(printf '%-34s %-15s %12.0f %10s %10s' "$system" "$workload" \
         "$(json_field "$last" records_per_sec)" "$(json_field "$last" p50_us)" \
         "$(json_field "$last" p99_us)")")
@@ -164,6 +171,7 @@ run_redis_benchmark() {
     echo "   $csv" >&2
     # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
     IFS=, read -r _ rps _ _ p50 _ p99 _ <<<"$(tr -d '"' <<<"$csv")"
+    FIG["redis-benchmark pipelined records_per_sec"]=$rps
     ROWS+=("$(printf '%-34s %-15s %12.0f %10.1f %10.1f' "redis (redis-benchmark -c50 -P64)" \
         pipelined "$rps" "$(awk "BEGIN{print $p50 * 1000}")" "$(awk "BEGIN{print $p99 * 1000}")")")
 }
@@ -212,6 +220,23 @@ printf '%-34s %-15s %12s %10s %10s\n' system workload records/s p50 p99
 for row in "${ROWS[@]}"; do
     echo "$row"
 done
+# ratio LABEL NUMERATOR_KEY DENOMINATOR_KEY TARGET: one line when both figures exist
+ratio() {
+    local a=${FIG["$2"]:-} b=${FIG["$3"]:-}
+    [ -n "$a" ] && [ -n "$b" ] || return 0
+    awk -v a="$a" -v b="$b" -v l="$1" -v t="$4" 'BEGIN {
+        if (b > 0) printf "%-58s %6.2f   (issue 3 target: %s)\n", l, a / b, t }'
+}
+echo
+echo "Ratios (same run):"
+ratio "runnel unbounded / redis pipelined XADD, records/s" "runnel unbounded records_per_sec" \
+    "redis pipelined records_per_sec" ">= 5"
+ratio "runnel unbounded / redis-benchmark -c50 -P64, records/s" \
+    "runnel unbounded records_per_sec" "redis-benchmark pipelined records_per_sec" ">= 5"
+ratio "runnel / nats JetStream one at a time, p50 ack latency" "runnel one at a time p50_us" \
+    "nats one at a time p50_us" "<= 0.5"
+ratio "runnel / nats JetStream one at a time, p99 ack latency" "runnel one at a time p99_us" \
+    "nats one at a time p99_us" "<= 0.6"
 echo
 echo "Commands:"
 for c in "${CMDS[@]}"; do
