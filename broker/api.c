@@ -8,12 +8,27 @@
 #include "arena.h"
 #include "controller.h"
 #include "fetch.h"
+#include "image.h"
 #include "logging.h"
+#include "members.h"
 #include "produce.h"
 
 #define API_MIN RUNNEL__API_KEY__API_VERSIONS
-#define API_MAX RUNNEL__API_KEY__API_INIT_PRODUCER_ID
+#define API_MAX RUNNEL__API_KEY__API_DESCRIBE_CLUSTER
 #define NAPIS (API_MAX - API_MIN + 1)
+
+/* Whether this broker serves api (at version 0): the cluster APIs need cluster mode. */
+static bool served(const rn_api_ctx_t *ctx, int api)
+{
+    if (api >= RUNNEL__API_KEY__API_VERSIONS && api <= RUNNEL__API_KEY__API_INIT_PRODUCER_ID)
+        return true;
+    if (api == RUNNEL__API_KEY__API_DESCRIBE_CLUSTER)
+        return true;
+    if (api == RUNNEL__API_KEY__API_BROKER_REGISTRATION ||
+        api == RUNNEL__API_KEY__API_BROKER_HEARTBEAT)
+        return ctx->ctl != NULL;
+    return false;
+}
 
 void rn_api_send_error(rn_resp_t *resp, rn_err_t err, const char *msg)
 {
@@ -39,18 +54,22 @@ static void send_body(rn_resp_t *resp, Runnel__Response *r, rn_arena_t *a)
 
 /* ---------------------------------------------------------------- ApiVersions ---- */
 
-static void api_versions(rn_resp_t *resp, rn_err_t err)
+static void api_versions(rn_api_ctx_t *ctx, rn_resp_t *resp, rn_err_t err)
 {
     Runnel__ApiVersionRange ranges[NAPIS], *ptrs[NAPIS];
-    for (int i = 0; i < NAPIS; i++) {
-        runnel__api_version_range__init(&ranges[i]);
-        ranges[i].api = (Runnel__ApiKey)(API_MIN + i);
-        ranges[i].min_version = 0;
-        ranges[i].max_version = 0;
-        ptrs[i] = &ranges[i];
+    size_t n = 0;
+    for (int api = API_MIN; api <= API_MAX; api++) {
+        if (!served(ctx, api))
+            continue;
+        runnel__api_version_range__init(&ranges[n]);
+        ranges[n].api = (Runnel__ApiKey)api;
+        ranges[n].min_version = 0;
+        ranges[n].max_version = 0;
+        ptrs[n] = &ranges[n];
+        n++;
     }
     Runnel__ApiVersionsResponse body = RUNNEL__API_VERSIONS_RESPONSE__INIT;
-    body.n_apis = NAPIS;
+    body.n_apis = n;
     body.apis = ptrs;
     Runnel__Response r = RUNNEL__RESPONSE__INIT;
     r.error = (Runnel__ErrorCode)err;
@@ -357,6 +376,70 @@ static void api_init_producer_id(rn_api_ctx_t *ctx, rn_resp_t *resp,
     send_body(resp, &r, &a);
 }
 
+/* ------------------------------------------------------------ DescribeCluster ---- */
+
+static Runnel__BrokerStatus *broker_status(rn_arena_t *a, int32_t id, const char *host,
+                                           uint32_t port)
+{
+    Runnel__BrokerStatus *bs = rn_arena_calloc(a, 1, sizeof *bs);
+    if (!bs)
+        return NULL;
+    runnel__broker_status__init(bs);
+    bs->broker_id = id;
+    bs->host = rn_arena_strdup(a, host);
+    bs->port = port;
+    return bs;
+}
+
+/*
+ * Cluster mode: the brokers of this broker's image, raft's term and indexes. "alive" is the
+ * active controller's session table (alive_known); any other broker answers alive = not
+ * fenced. A single node: itself, alive and unfenced, and quorum = false.
+ */
+static void api_describe_cluster(rn_api_ctx_t *ctx, rn_resp_t *resp)
+{
+    rn_arena_t a = RN_ARENA_INIT;
+    Runnel__DescribeClusterResponse body = RUNNEL__DESCRIBE_CLUSTER_RESPONSE__INIT;
+    body.answered_by = ctx->cfg->node_id;
+    if (!ctx->ctl) {
+        body.controller_id = ctx->cfg->node_id;
+        body.alive_known = true;
+        body.brokers = rn_arena_calloc(&a, 1, sizeof *body.brokers);
+        Runnel__BrokerStatus *bs = broker_status(&a, ctx->cfg->node_id, ctx->advertised_host,
+                                                 ctx->advertised_port);
+        if (body.brokers && bs) {
+            bs->alive = true;
+            body.brokers[body.n_brokers++] = bs;
+        }
+    } else {
+        rn_ctl_status_t st;
+        rn_ctl_status(ctx->ctl, &st);
+        body.quorum = true;
+        body.cluster_id = rn_arena_strdup(&a, rn_img_cluster_id(ctx->img));
+        body.controller_id = rn_ctl_controller_id(ctx->ctl);
+        body.raft_term = st.term;
+        body.raft_commit_index = st.commit_index;
+        body.raft_last_applied = st.last_applied;
+        body.alive_known = rn_ctl_is_active(ctx->ctl);
+        size_t n = rn_img_broker_count(ctx->img);
+        body.brokers = rn_arena_calloc(&a, n ? n : 1, sizeof *body.brokers);
+        for (size_t i = 0; i < n && body.brokers; i++) {
+            const rn_img_broker_t *b = rn_img_broker_at(ctx->img, i);
+            Runnel__BrokerStatus *bs = broker_status(&a, b->id, b->host, b->port);
+            if (!bs)
+                break;
+            bs->fenced = b->fenced;
+            bs->broker_epoch = b->epoch;
+            bs->alive = body.alive_known ? rn_mem_alive(ctx->mem, b->id) : !b->fenced;
+            body.brokers[body.n_brokers++] = bs;
+        }
+    }
+    Runnel__Response r = RUNNEL__RESPONSE__INIT;
+    r.body_case = RUNNEL__RESPONSE__BODY_DESCRIBE_CLUSTER;
+    r.describe_cluster = &body;
+    send_body(resp, &r, &a);
+}
+
 /* ------------------------------------------------------------------- dispatch ---- */
 
 void rn_api_dispatch(void *vctx, rn_resp_t *resp, Runnel__Request *req)
@@ -368,14 +451,14 @@ void rn_api_dispatch(void *vctx, rn_resp_t *resp, Runnel__Request *req)
         return;
     }
     int api = (int)req->header->api;
-    if (api < API_MIN || api > API_MAX) {
+    if (api < API_MIN || api > API_MAX || !served(ctx, api)) {
         snprintf(msg, sizeof msg, "unknown API %d (ApiVersions lists the supported ones)", api);
         rn_api_send_error(resp, RN_ERR_UNSUPPORTED_VERSION, msg);
         return;
     }
     if (req->header->api_version != 0) {
         if (api == RUNNEL__API_KEY__API_VERSIONS) {
-            api_versions(resp, RN_ERR_UNSUPPORTED_VERSION);
+            api_versions(ctx, resp, RN_ERR_UNSUPPORTED_VERSION);
             return;
         }
         snprintf(msg, sizeof msg, "API %d version %" PRIu32 " is not supported (only 0)", api,
@@ -390,7 +473,7 @@ void rn_api_dispatch(void *vctx, rn_resp_t *resp, Runnel__Request *req)
         return;
     }
     switch (req->header->api) {
-    case RUNNEL__API_KEY__API_VERSIONS: api_versions(resp, RN_OK); break;
+    case RUNNEL__API_KEY__API_VERSIONS: api_versions(ctx, resp, RN_OK); break;
     case RUNNEL__API_KEY__API_METADATA: api_metadata(ctx, resp, req->metadata); break;
     case RUNNEL__API_KEY__API_CREATE_TOPICS: api_create_topics(ctx, resp, req->create_topics); break;
     case RUNNEL__API_KEY__API_DELETE_TOPICS: api_delete_topics(ctx, resp, req->delete_topics); break;
@@ -400,6 +483,13 @@ void rn_api_dispatch(void *vctx, rn_resp_t *resp, Runnel__Request *req)
     case RUNNEL__API_KEY__API_INIT_PRODUCER_ID:
         api_init_producer_id(ctx, resp, req->init_producer_id);
         break;
+    case RUNNEL__API_KEY__API_BROKER_REGISTRATION:
+        rn_mem_handle_registration(ctx->mem, resp, req->broker_registration);
+        break;
+    case RUNNEL__API_KEY__API_BROKER_HEARTBEAT:
+        rn_mem_handle_heartbeat(ctx->mem, resp, req->broker_heartbeat);
+        break;
+    case RUNNEL__API_KEY__API_DESCRIBE_CLUSTER: api_describe_cluster(ctx, resp); break;
     default: rn_api_send_error(resp, RN_ERR_UNSUPPORTED_VERSION, "unknown API"); break;
     }
 }

@@ -1,6 +1,8 @@
 /*
  * api.h - request dispatch and the small APIs (ApiVersions, Metadata, CreateTopics,
- * DeleteTopics, ListOffsets, InitProducerId). Produce and Fetch have their own modules.
+ * DeleteTopics, ListOffsets, InitProducerId, DescribeCluster). Produce and Fetch have their own
+ * modules; BrokerRegistration and BrokerHeartbeat (cluster mode only) are cluster/members.c's.
+ * ApiVersions lists exactly the APIs this broker serves.
  *
  * Every API is at version 0. A request whose api is unknown, or whose version is not 0, gets
  * a Response with UNSUPPORTED_VERSION (ApiVersions also carries the supported ranges, so a
@@ -20,6 +22,8 @@
 
 typedef struct rn_fetch rn_fetch_t;
 typedef struct rn_ctl rn_ctl_t;
+typedef struct rn_img rn_img_t;
+typedef struct rn_mem rn_mem_t;
 
 /* What request handlers work with; owned by the broker (broker.c). */
 typedef struct rn_api_ctx {
@@ -29,6 +33,8 @@ typedef struct rn_api_ctx {
     rn_fetch_t *fetch;
     rn_srv_t *srv;
     rn_ctl_t *ctl;             /* cluster mode: the controller quorum member; NULL otherwise */
+    rn_img_t *img;             /* cluster mode: the metadata image */
+    rn_mem_t *mem;             /* cluster mode: registration, heartbeats, sessions */
     char advertised_host[256];
     uint16_t advertised_port;
 } rn_api_ctx_t;

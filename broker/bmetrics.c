@@ -10,14 +10,16 @@
 #include "clock.h"
 #include "partition.h"
 
-/* ApiKey values 1..8 (runnel.proto) have their own series; slot 0 is "unknown". */
-#define API_SLOTS 9
+/* ApiKey values 1..13 (runnel.proto) have their own series; slot 0 is "unknown". */
+#define API_SLOTS 14
 /* Wire error codes 1..MAX_ERR_CODE are counted by name; anything else as UNKNOWN. */
 #define MAX_ERR_CODE 63
 
 static const char *const api_names[API_SLOTS] = {
     "unknown",      "api_versions", "metadata",     "create_topics",   "delete_topics",
     "produce",      "fetch",        "list_offsets", "init_producer_id",
+    "offset_for_leader_epoch",      "broker_registration",          "broker_heartbeat",
+    "alter_partition",              "describe_cluster",
 };
 
 typedef struct bm_part {

@@ -20,6 +20,7 @@
 #include "httpd.h"
 #include "image.h"
 #include "logging.h"
+#include "members.h"
 #include "metadata.pb-c.h"
 #include "net/server.h"
 #include "partition.h"
@@ -46,6 +47,7 @@ typedef struct broker {
     rn_ctl_t *ctl;             /* cluster mode: the controller quorum member */
     rn_img_t *img;             /* cluster mode: the metadata image, the log's state machine */
     rn_img_result_t img_result;
+    rn_mem_t *mem;             /* cluster mode: registration, heartbeats, fencing */
     bool cluster_id_known;     /* the image's cluster id was logged */
     bool cluster_record_pending;
     bool ctl_stopping, ctl_stopped;
@@ -120,6 +122,7 @@ static void close_handle(uv_handle_t *h)
 /* Everything in flight is done: close the remaining handles so uv_run returns. */
 static void close_all_handles(broker_t *b)
 {
+    rn_mem_stop(b->mem);
     rn_fetch_free(b->fetch);
     b->fetch = NULL;
     rn_httpd_stop(b->httpd);
@@ -189,6 +192,7 @@ static void begin_shutdown(broker_t *b, int signum)
             "flight)", strsignal(signum));
     rn_fetch_answer_all(b->fetch);
     rn_srv_drain(b->srv);
+    rn_mem_stop(b->mem);
     stop_controller(b);
     uv_timer_stop(&b->retention_timer);
     b->shutdown_deadline_ns = rn_now_ns() + b->cfg->shutdown_timeout_ms * 1000000;
@@ -420,6 +424,8 @@ static void on_cluster_record(void *arg, rn_err_t status, uint64_t index, void *
 static void on_ctl_active(void *ctx, bool active)
 {
     broker_t *b = ctx;
+    if (b->mem)
+        rn_mem_set_active(b->mem, active);
     if (!active || rn_img_cluster_id(b->img)[0] || b->cluster_record_pending)
         return;
     char id[23];
@@ -471,6 +477,32 @@ static int start_controller(broker_t *b)
         return -1;
     }
     b->api.ctl = b->ctl;
+    b->api.img = b->img;
+    return 0;
+}
+
+/* Cluster mode, once the listener is up (the registration carries its address). */
+static int start_members(broker_t *b)
+{
+    const rn_bcfg_t *cfg = b->cfg;
+    rn_mem_opts_t o = {
+        .loop = &b->loop,
+        .ctl = b->ctl,
+        .img = b->img,
+        .node_id = cfg->node_id,
+        .host = b->api.advertised_host,
+        .port = b->api.advertised_port,
+        .controller_address = cfg->controller_listen,
+        .heartbeat_ms = cfg->broker_heartbeat_ms,
+        .session_timeout_ms = cfg->broker_session_timeout_ms,
+        .max_frame = cfg->max_frame_bytes,
+    };
+    if (!(b->mem = b->api.mem = rn_mem_start(&o))) {
+        RN_ERROR("broker", "out of memory");
+        return -1;
+    }
+    if (rn_ctl_is_active(b->ctl))
+        rn_mem_set_active(b->mem, true);
     return 0;
 }
 
@@ -499,7 +531,9 @@ static void on_loaded(uv_work_t *w, int status)
         close_all_handles(b); /* a signal came during the load */
         return;
     }
-    if ((rn_bcfg_cluster_mode(b->cfg) && start_controller(b) != 0) || serve(b) != 0)
+    bool cluster = rn_bcfg_cluster_mode(b->cfg);
+    if ((cluster && start_controller(b) != 0) || serve(b) != 0 ||
+        (cluster && start_members(b) != 0))
         fail_running(b);
 }
 
@@ -601,6 +635,7 @@ int rn_broker_run(const rn_bcfg_t *cfg)
     if (b->metrics_listening_path[0])
         unlink(b->metrics_listening_path);
     uv_run(&b->loop, UV_RUN_NOWAIT);
+    rn_mem_free(b->mem);
     rn_ctl_free(b->ctl);
     if (b->img)
         rn_img_free(b->img);

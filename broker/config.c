@@ -105,6 +105,13 @@ static const struct key keys[] = {
      600000, "100",
      "the active controller's heartbeat to the other voters; also libraft's tick; must be "
      "below the election timeout"},
+    {"broker.heartbeat.interval.ms", K_U32, M(broker_heartbeat_ms), NULL, 10, 600000, "250",
+     "cluster mode: how often this broker sends a heartbeat to the active controller (it "
+     "registers first); must be below broker.session.timeout.ms"},
+    {"broker.session.timeout.ms", K_U32, M(broker_session_timeout_ms), NULL, 20, 3600000,
+     "1500",
+     "cluster mode: the active controller fences a broker whose last heartbeat is this old "
+     "(Kafka's 9000 is tuned for WANs; see docs/cluster.md §8)"},
     {"metadata.log.snapshot.threshold", K_U32, M(metadata_snapshot_threshold), NULL, 2,
      UINT32_MAX, "1024",
      "snapshot the metadata image after this many new log entries (the 128 newest entries "
@@ -138,6 +145,8 @@ void rn_bcfg_init(rn_bcfg_t *cfg)
     cfg->controller_election_timeout_ms = 500;
     cfg->controller_heartbeat_ms = 100;
     cfg->metadata_snapshot_threshold = 1024;
+    cfg->broker_heartbeat_ms = 250;
+    cfg->broker_session_timeout_ms = 1500;
 }
 
 bool rn_bcfg_cluster_mode(const rn_bcfg_t *cfg)
@@ -333,6 +342,13 @@ static rn_err_t check_controller(const rn_bcfg_t *cfg, char *errbuf, size_t errl
                  "controller.quorum.heartbeat.interval.ms (%" PRIu32 ") must be below "
                  "controller.quorum.election.timeout.ms (%" PRIu32 ")",
                  cfg->controller_heartbeat_ms, cfg->controller_election_timeout_ms);
+        return RN_ERR_BAD_CONFIG;
+    }
+    if (cfg->broker_heartbeat_ms >= cfg->broker_session_timeout_ms) {
+        snprintf(errbuf, errlen,
+                 "broker.heartbeat.interval.ms (%" PRIu32 ") must be below "
+                 "broker.session.timeout.ms (%" PRIu32 ")",
+                 cfg->broker_heartbeat_ms, cfg->broker_session_timeout_ms);
         return RN_ERR_BAD_CONFIG;
     }
     return RN_OK;

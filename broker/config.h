@@ -43,6 +43,8 @@ typedef struct rn_bcfg {
     uint32_t controller_election_timeout_ms;
     uint32_t controller_heartbeat_ms;
     uint32_t metadata_snapshot_threshold;
+    uint32_t broker_heartbeat_ms;    /* broker.heartbeat.interval.ms */
+    uint32_t broker_session_timeout_ms; /* broker.session.timeout.ms */
 } rn_bcfg_t;
 
 /* Fills every key with its default; data_dir, listen and metrics_listen stay NULL. */

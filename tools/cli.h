@@ -34,6 +34,7 @@ int cli_produce_main(cli_t *cli, int argc, char **argv);
 int cli_consume_main(cli_t *cli, int argc, char **argv);
 int cli_offsets_main(cli_t *cli, int argc, char **argv);
 int cli_top_main(cli_t *cli, int argc, char **argv);
+int cli_cluster_main(cli_t *cli, int argc, char **argv);
 
 /* "runnel CMD: <message>" and "Try 'runnel CMD --help'." on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

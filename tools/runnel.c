@@ -22,6 +22,7 @@ static const char usage[] =
     "  consume -t TOPIC                   print records, one per line\n"
     "  offsets -t TOPIC                   earliest and latest offset of each partition\n"
     "  top [-t TOPIC] [--processor H:P]   live rates, end offsets, processor lag and freshness\n"
+    "  cluster status                     brokers, active controller, raft term (fenced?)\n"
     "\n"
     "Options:\n"
     "  -b, --brokers HOST:PORT[,…]  bootstrap brokers (default: $RUNNEL_BROKERS, then " CLI_DEFAULT_BROKERS ")\n"
@@ -47,6 +48,8 @@ static int dispatch(cli_t *cli, int argc, char **argv)
         return cli_offsets_main(cli, argc, argv);
     if (strcmp(cmd, "top") == 0)
         return cli_top_main(cli, argc, argv);
+    if (strcmp(cmd, "cluster") == 0)
+        return cli_cluster_main(cli, argc, argv);
     if (strcmp(cmd, "help") == 0) {
         if (argc > 1) {
             char *sub[] = {argv[1], "--help", NULL};
@@ -55,7 +58,7 @@ static int dispatch(cli_t *cli, int argc, char **argv)
         fputs(usage, stdout);
         return CLI_EXIT_OK;
     }
-    return cli_usage_error(NULL, "unknown command '%s' (commands: topic, produce, consume, offsets, top)",
+    return cli_usage_error(NULL, "unknown command '%s' (commands: topic, produce, consume, offsets, top, cluster)",
                            cmd);
 }
 

@@ -37,3 +37,10 @@ if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_cluster_controller.c)
   runnel_integration_test(cluster_controller SOURCES test_cluster_controller.c
                           LIBS rn_rawclient TIMEOUT 180)
 endif()
+
+# Registration, heartbeats and fencing (issue 5 step 4): SIGSTOP -> fenced, SIGCONT ->
+# unfenced, registrations across a controller SIGKILL, `runnel cluster status`.
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_cluster_members.c)
+  runnel_integration_test(cluster_members SOURCES test_cluster_members.c
+                          LIBS rn_rawclient TIMEOUT 180)
+endif()

@@ -75,9 +75,11 @@ static void test_api_versions(void **state)
     assert_non_null(r);
     assert_int_equal(r->error, 0);
     assert_int_equal(r->body_case, RUNNEL__RESPONSE__BODY_API_VERSIONS);
-    assert_int_equal(r->api_versions->n_apis, 8);
-    for (size_t i = 0; i < 8; i++) {
-        assert_int_equal(r->api_versions->apis[i]->api, (int)i + 1);
+    /* 1..8, then DescribeCluster; the cluster APIs (registration, heartbeat) need a quorum */
+    assert_int_equal(r->api_versions->n_apis, 9);
+    for (size_t i = 0; i < 9; i++) {
+        assert_int_equal(r->api_versions->apis[i]->api,
+                         i < 8 ? (int)i + 1 : RUNNEL__API_KEY__API_DESCRIBE_CLUSTER);
         assert_int_equal(r->api_versions->apis[i]->max_version, 0);
     }
     rn_rc_free(r);
