@@ -34,13 +34,13 @@ endif()
 # The controller quorum (issue 5 step 3): three brokers on loopback elect a controller, lose it
 # to SIGKILL, take over, rejoin; the meta.properties guard; the controller flags.
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_cluster_controller.c)
-  runnel_integration_test(cluster_controller SOURCES test_cluster_controller.c
+  runnel_integration_test(cluster_controller SOURCES test_cluster_controller.c cluster_fixture.c
                           LIBS rn_rawclient TIMEOUT 180)
 endif()
 
 # Registration, heartbeats and fencing (issue 5 step 4): SIGSTOP -> fenced, SIGCONT ->
 # unfenced, registrations across a controller SIGKILL, `runnel cluster status`.
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_cluster_members.c)
-  runnel_integration_test(cluster_members SOURCES test_cluster_members.c
+  runnel_integration_test(cluster_members SOURCES test_cluster_members.c cluster_fixture.c
                           LIBS rn_rawclient TIMEOUT 180)
 endif()

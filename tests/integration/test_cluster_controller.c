@@ -27,91 +27,17 @@
 
 #include <cmocka.h>
 
+#include "cluster_fixture.h"
 #include "harness.h"
 #include "rawclient.h"
 
-#define N 3
 
-typedef struct cluster {
-    char *dir;
-    char data[N][600];
-    char listen_flag[N][64];
-    char quorum_flag[256];
-    rn_hbroker_t b[N];
-} cluster_t;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* n distinct free loopback ports: hold all the sockets, then release them (libraft cannot
- * bind port 0: the peers dial the configured addresses). */
-static void pick_ports(uint16_t *ports, int n)
-{
-    int fds[8];
-    for (int i = 0; i < n; i++) {
-        struct sockaddr_in sa = {.sin_family = AF_INET};
-        socklen_t len = sizeof sa;
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-        assert_true(fds[i] >= 0);
-        assert_int_equal(bind(fds[i], (struct sockaddr *)&sa, sizeof sa), 0);
-        assert_int_equal(getsockname(fds[i], (struct sockaddr *)&sa, &len), 0);
-        ports[i] = ntohs(sa.sin_port);
-    }
-    for (int i = 0; i < n; i++)
-        close(fds[i]);
-}
-
-static cluster_t *cluster_start(void)
-{
-    cluster_t *c = calloc(1, sizeof *c);
-    assert_non_null(c);
-    c->dir = rn_h_tmpdir("cluster-controller");
-    uint16_t ports[N];
-    pick_ports(ports, N);
-    snprintf(c->quorum_flag, sizeof c->quorum_flag,
-             "--controller-quorum=1@127.0.0.1:%u,2@127.0.0.1:%u,3@127.0.0.1:%u", ports[0],
-             ports[1], ports[2]);
-    for (int i = 0; i < N; i++) {
-        snprintf(c->data[i], sizeof c->data[i], "%s/node%d", c->dir, i + 1);
-        snprintf(c->listen_flag[i], sizeof c->listen_flag[i],
-                 "--controller-listen=127.0.0.1:%u", ports[i]);
-        /* A tiny snapshot threshold, so restarts go through the image's snapshot/restore. */
-        const char *settings[] = {c->listen_flag[i], c->quorum_flag,
-                                  "metadata.log.snapshot.threshold=2", NULL};
-        c->b[i].node_id = i + 1;
-        assert_int_equal(rn_rc_broker_start(&c->b[i], c->data[i], settings), 0);
-    }
-    return c;
-}
-
-static void cluster_free(cluster_t *c)
-{
-    for (int i = 0; i < N; i++)
-        rn_h_broker_release(&c->b[i]);
-    rn_h_rmtree(c->dir);
-    free(c->dir);
-    free(c);
-}
-
-static void dump_logs(cluster_t *c)
-{
-    for (int i = 0; i < N; i++)
-        rn_h_broker_dump_log(&c->b[i]);
-}
 
 /* Metadata's controller_id from broker i: -1 none known, -2 not reachable. */
-static int32_t controller_of(cluster_t *c, int i)
+/* A tiny snapshot threshold, so restarts go through the image's snapshot/restore. */
+static const char *const snapshot_often[] = {"metadata.log.snapshot.threshold=2", NULL};
+
+static int32_t controller_of(rn_hcluster_t *c, int i)
 {
     if (!rn_h_broker_alive(&c->b[i]))
         return -2;
@@ -133,13 +59,13 @@ static int32_t controller_of(cluster_t *c, int i)
 
 /* Waits until every live broker reports the same controller id (> 0, != not_this, alive);
  * returns it, or -1 after timeout_ms. */
-static int32_t wait_agreed(cluster_t *c, int32_t not_this, int timeout_ms)
+static int32_t wait_agreed(rn_hcluster_t *c, int32_t not_this, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = rn_hc_now_ms() + timeout_ms;
     do {
         int32_t agreed = 0;
         bool ok = true;
-        for (int i = 0; i < N && ok; i++) {
+        for (int i = 0; i < RN_HC_N && ok; i++) {
             if (!rn_h_broker_alive(&c->b[i]))
                 continue;
             int32_t id = controller_of(c, i);
@@ -149,8 +75,8 @@ static int32_t wait_agreed(cluster_t *c, int32_t not_this, int timeout_ms)
         }
         if (ok && agreed > 0 && rn_h_broker_alive(&c->b[agreed - 1]))
             return agreed;
-        sleep_ms(20);
-    } while (now_ms() < deadline);
+        rn_hc_sleep_ms(20);
+    } while (rn_hc_now_ms() < deadline);
     return -1;
 }
 
@@ -193,13 +119,13 @@ static bool logged_cluster_id(const rn_hbroker_t *b, char *id, size_t idlen)
 
 /* Every live broker's metadata image holds the same cluster id (the first controller's
  * ClusterRecord, replicated through raft). */
-static void wait_same_cluster_id(cluster_t *c, char *first, int timeout_ms)
+static void wait_same_cluster_id(rn_hcluster_t *c, char *first, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = rn_hc_now_ms() + timeout_ms;
     for (;;) {
-        char ids[N][64] = {{0}};
+        char ids[RN_HC_N][64] = {{0}};
         int have = 0, live = 0;
-        for (int i = 0; i < N; i++) {
+        for (int i = 0; i < RN_HC_N; i++) {
             if (!rn_h_broker_alive(&c->b[i]))
                 continue;
             live++;
@@ -207,7 +133,7 @@ static void wait_same_cluster_id(cluster_t *c, char *first, int timeout_ms)
         }
         if (have == live) {
             const char *want = first[0] ? first : NULL;
-            for (int i = 0; i < N; i++) {
+            for (int i = 0; i < RN_HC_N; i++) {
                 if (!ids[i][0])
                     continue;
                 if (!want)
@@ -218,27 +144,27 @@ static void wait_same_cluster_id(cluster_t *c, char *first, int timeout_ms)
             memmove(first, want, 23);
             return;
         }
-        if (now_ms() > deadline) {
-            dump_logs(c);
+        if (rn_hc_now_ms() > deadline) {
+            rn_hc_dump_logs(c);
             fail_msg("not every broker logged a cluster id within %d ms", timeout_ms);
         }
-        sleep_ms(20);
+        rn_hc_sleep_ms(20);
     }
 }
 
 static void quorum_elects_fails_over_and_rejoins(void **state)
 {
     (void)state;
-    cluster_t *c = cluster_start();
-    int64_t t0 = now_ms();
+    rn_hcluster_t *c = rn_hc_start("cluster-controller", snapshot_often);
+    int64_t t0 = rn_hc_now_ms();
     int32_t first = wait_agreed(c, 0, 10000);
     if (first < 0)
-        dump_logs(c);
-    assert_true(first >= 1 && first <= N);
-    printf("# node %d is the controller after %lld ms\n", first, (long long)(now_ms() - t0));
+        rn_hc_dump_logs(c);
+    assert_true(first >= 1 && first <= RN_HC_N);
+    printf("# node %d is the controller after %lld ms\n", first, (long long)(rn_hc_now_ms() - t0));
     char line[64];
     snprintf(line, sizeof line, "node %d is the active controller, term", first);
-    for (int i = 0; i < N; i++)
+    for (int i = 0; i < RN_HC_N; i++)
         assert_true(log_contains(&c->b[i], line));
     /* The active controller's first proposal, its ClusterRecord, reached every image. */
     char cluster_id[64] = "";
@@ -246,50 +172,51 @@ static void quorum_elects_fails_over_and_rejoins(void **state)
 
     /* SIGKILL the controller: another takes over within 3 s. */
     rn_h_broker_kill(&c->b[first - 1]);
-    t0 = now_ms();
+    t0 = rn_hc_now_ms();
     int32_t second = wait_agreed(c, first, 3000);
     if (second < 0)
-        dump_logs(c);
+        rn_hc_dump_logs(c);
     assert_true(second >= 1 && second != first);
-    printf("# node %d took over %lld ms after the kill\n", second, (long long)(now_ms() - t0));
+    printf("# node %d took over %lld ms after the kill\n", second,
+           (long long)(rn_hc_now_ms() - t0));
 
     /* The killed one restarts on its data directory and rejoins: all three agree. */
     assert_int_equal(rn_rc_broker_restart(&c->b[first - 1]), 0);
     assert_true(log_contains(&c->b[first - 1], "raft state found on disk"));
     int32_t third = wait_agreed(c, 0, 10000);
     if (third < 0)
-        dump_logs(c);
+        rn_hc_dump_logs(c);
     assert_true(third >= 1);
-    for (int i = 0; i < N; i++)
+    for (int i = 0; i < RN_HC_N; i++)
         assert_int_equal(controller_of(c, i), third);
     /* pre-vote: the returning voter does not depose the controller */
     assert_int_equal(third, second);
     /* the restarted one rebuilt the same image from its log (its second run logs the id
      * again), and no second id was made */
-    int64_t deadline = now_ms() + 5000;
-    while (log_count(&c->b[first - 1], "[controller] cluster id ") < 2 && now_ms() < deadline)
-        sleep_ms(20);
+    int64_t deadline = rn_hc_now_ms() + 5000;
+    while (log_count(&c->b[first - 1], "[controller] cluster id ") < 2 && rn_hc_now_ms() < deadline)
+        rn_hc_sleep_ms(20);
     assert_int_equal(log_count(&c->b[first - 1], "[controller] cluster id "), 2);
     wait_same_cluster_id(c, cluster_id, 5000);
 
     /* A clean stop of the controller hands leadership over and exits 0. */
     int status = rn_h_broker_stop(&c->b[third - 1]);
     if (status != 0)
-        dump_logs(c);
+        rn_hc_dump_logs(c);
     assert_int_equal(status, 0);
     assert_true(log_contains(&c->b[third - 1], "handed the controller over to node"));
     int32_t fourth = wait_agreed(c, third, 3000);
     assert_true(fourth >= 1 && fourth != third);
-    for (int i = 0; i < N; i++)
+    for (int i = 0; i < RN_HC_N; i++)
         if (rn_h_broker_alive(&c->b[i]))
             assert_int_equal(rn_h_broker_stop(&c->b[i]), 0);
-    cluster_free(c);
+    rn_hc_free(c);
 }
 
 static void lost_raft_directory_refuses_to_start(void **state)
 {
     (void)state;
-    cluster_t *c = cluster_start();
+    rn_hcluster_t *c = rn_hc_start("cluster-controller", snapshot_often);
     assert_true(wait_agreed(c, 0, 10000) > 0);
     assert_int_equal(rn_h_broker_stop(&c->b[2]), 0);
     char raft_dir[700];
@@ -302,7 +229,7 @@ static void lost_raft_directory_refuses_to_start(void **state)
     rn_h_broker_release(&again);
     for (int i = 0; i < 2; i++)
         assert_int_equal(rn_h_broker_stop(&c->b[i]), 0);
-    cluster_free(c);
+    rn_hc_free(c);
 }
 
 /* Runs the broker with extra flags; returns its exit status and its stderr in err. */

@@ -29,18 +29,11 @@
 
 #include <cmocka.h>
 
+#include "cluster_fixture.h"
 #include "harness.h"
 #include "rawclient.h"
 
-#define N 3
 
-typedef struct cluster {
-    char *dir;
-    char data[N][600];
-    char listen_flag[N][64];
-    char quorum_flag[256];
-    rn_hbroker_t b[N];
-} cluster_t;
 
 /* What one DescribeCluster said, flattened. */
 typedef struct view {
@@ -55,73 +48,6 @@ typedef struct view {
         uint32_t port;
     } brokers[8];
 } view_t;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* n distinct free loopback ports (libraft cannot bind port 0: peers dial the voters list). */
-static void pick_ports(uint16_t *ports, int n)
-{
-    int fds[8];
-    for (int i = 0; i < n; i++) {
-        struct sockaddr_in sa = {.sin_family = AF_INET};
-        socklen_t len = sizeof sa;
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-        assert_true(fds[i] >= 0);
-        assert_int_equal(bind(fds[i], (struct sockaddr *)&sa, sizeof sa), 0);
-        assert_int_equal(getsockname(fds[i], (struct sockaddr *)&sa, &len), 0);
-        ports[i] = ntohs(sa.sin_port);
-    }
-    for (int i = 0; i < n; i++)
-        close(fds[i]);
-}
-
-static cluster_t *cluster_start(void)
-{
-    cluster_t *c = calloc(1, sizeof *c);
-    assert_non_null(c);
-    c->dir = rn_h_tmpdir("cluster-members");
-    uint16_t ports[N];
-    pick_ports(ports, N);
-    snprintf(c->quorum_flag, sizeof c->quorum_flag,
-             "--controller-quorum=1@127.0.0.1:%u,2@127.0.0.1:%u,3@127.0.0.1:%u", ports[0],
-             ports[1], ports[2]);
-    for (int i = 0; i < N; i++) {
-        snprintf(c->data[i], sizeof c->data[i], "%s/node%d", c->dir, i + 1);
-        snprintf(c->listen_flag[i], sizeof c->listen_flag[i],
-                 "--controller-listen=127.0.0.1:%u", ports[i]);
-        const char *settings[] = {c->listen_flag[i], c->quorum_flag, NULL};
-        c->b[i].node_id = i + 1;
-        assert_int_equal(rn_rc_broker_start(&c->b[i], c->data[i], settings), 0);
-    }
-    return c;
-}
-
-static void cluster_free(cluster_t *c)
-{
-    for (int i = 0; i < N; i++)
-        rn_h_broker_release(&c->b[i]);
-    rn_h_rmtree(c->dir);
-    free(c->dir);
-    free(c);
-}
-
-static void dump_logs(cluster_t *c)
-{
-    for (int i = 0; i < N; i++)
-        rn_h_broker_dump_log(&c->b[i]);
-}
 
 static view_t describe(const char *addr)
 {
@@ -157,9 +83,9 @@ static view_t describe(const char *addr)
 }
 
 /* The active controller's view (alive_known), asked of every live, unstopped broker. */
-static view_t controller_view(cluster_t *c, int skip)
+static view_t controller_view(rn_hcluster_t *c, int skip)
 {
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < RN_HC_N; i++) {
         if (i == skip || !rn_h_broker_alive(&c->b[i]))
             continue;
         view_t v = describe(c->b[i].addr);
@@ -177,16 +103,16 @@ static int find(const view_t *v, int32_t id)
     return -1;
 }
 
-/* Waits until the controller lists all N brokers with want_fenced for broker `which`
+/* Waits until the controller lists all RN_HC_N brokers with want_fenced for broker `which`
  * (0: none fenced), every other one alive and unfenced. Returns the view, or fails. */
-static view_t wait_state(cluster_t *c, int32_t which, int skip, int timeout_ms)
+static view_t wait_state(rn_hcluster_t *c, int32_t which, int skip, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = rn_hc_now_ms() + timeout_ms;
     view_t v;
     do {
         v = controller_view(c, skip);
-        bool ok = v.ok && v.n == N;
-        for (int32_t id = 1; id <= N && ok; id++) {
+        bool ok = v.ok && v.n == RN_HC_N;
+        for (int32_t id = 1; id <= RN_HC_N && ok; id++) {
             int k = find(&v, id);
             bool want_fenced = id == which;
             ok = k >= 0 && v.brokers[k].fenced == want_fenced &&
@@ -194,9 +120,9 @@ static view_t wait_state(cluster_t *c, int32_t which, int skip, int timeout_ms)
         }
         if (ok)
             return v;
-        sleep_ms(20);
-    } while (now_ms() < deadline);
-    dump_logs(c);
+        rn_hc_sleep_ms(20);
+    } while (rn_hc_now_ms() < deadline);
+    rn_hc_dump_logs(c);
     fail_msg("the controller did not show broker %d fenced and the others unfenced within %d ms "
              "(view ok=%d, %zu brokers)", which, timeout_ms, v.ok, v.n);
     return v;
@@ -284,21 +210,21 @@ static int call_error(const char *addr, int32_t id, uint64_t epoch, const char *
 static void register_fence_unfence_and_survive_failover(void **state)
 {
     (void)state;
-    cluster_t *c = cluster_start();
-    int64_t t0 = now_ms();
+    rn_hcluster_t *c = rn_hc_start("cluster-members", NULL);
+    int64_t t0 = rn_hc_now_ms();
     view_t v = wait_state(c, 0, -1, 15000);
-    printf("# all %d brokers registered and unfenced %lld ms after start; controller %d\n", N,
-           (long long)(now_ms() - t0), v.controller_id);
+    printf("# all %d brokers registered and unfenced %lld ms after start; controller %d\n", RN_HC_N,
+           (long long)(rn_hc_now_ms() - t0), v.controller_id);
     int32_t ctl = v.controller_id;
-    assert_true(ctl >= 1 && ctl <= N);
-    uint64_t epochs[N + 1];
-    for (int32_t id = 1; id <= N; id++) {
+    assert_true(ctl >= 1 && ctl <= RN_HC_N);
+    uint64_t epochs[RN_HC_N + 1];
+    for (int32_t id = 1; id <= RN_HC_N; id++) {
         epochs[id] = v.brokers[find(&v, id)].epoch;
         assert_true(epochs[id] > 0);
     }
 
     /* The controller checks epochs and cluster ids; the others are not the controller. */
-    int other = ctl % N; /* index of a broker that is not the controller */
+    int other = ctl % RN_HC_N; /* index of a broker that is not the controller */
     const char *ctl_addr = c->b[ctl - 1].addr;
     assert_int_equal(call_error(ctl_addr, other + 1, epochs[other + 1] + 1000, NULL, false),
                      RUNNEL__ERROR_CODE__ERR_STALE_BROKER_EPOCH);
@@ -319,43 +245,45 @@ static void register_fence_unfence_and_survive_failover(void **state)
     snprintf(want, sizeof want, "controller:  %d", ctl);
     if (!strstr(out, want) || !strstr(out, "cluster id:") || !strstr(out, "term "))
         fail_msg("cluster status output:\n%s", out);
-    for (int id = 1; id <= N; id++)
+    for (int id = 1; id <= RN_HC_N; id++)
         assert_cli_columns(out, id, "yes", "no");
     assert_non_null(strstr(out, "(controller)"));
 
     /* SIGSTOP that broker: fenced after the session timeout (1500 ms) plus a commit. */
     rn_h_broker_signal(&c->b[other], SIGSTOP);
-    t0 = now_ms();
+    t0 = rn_hc_now_ms();
     wait_state(c, other + 1, other, 2500);
-    printf("# broker %d fenced %lld ms after SIGSTOP\n", other + 1, (long long)(now_ms() - t0));
+    printf("# broker %d fenced %lld ms after SIGSTOP\n", other + 1,
+           (long long)(rn_hc_now_ms() - t0));
     assert_int_equal(cli_status(c->dir, c->b[ctl - 1].addr, out, sizeof out), 0);
     assert_cli_columns(out, other + 1, "no", "yes");
     assert_cli_columns(out, ctl, "yes", "no");
     rn_h_broker_signal(&c->b[other], SIGCONT);
-    t0 = now_ms();
+    t0 = rn_hc_now_ms();
     v = wait_state(c, 0, -1, 3000);
-    printf("# broker %d unfenced %lld ms after SIGCONT\n", other + 1, (long long)(now_ms() - t0));
+    printf("# broker %d unfenced %lld ms after SIGCONT\n", other + 1,
+           (long long)(rn_hc_now_ms() - t0));
     /* the same registration: the epoch did not change */
     assert_int_equal(v.brokers[find(&v, other + 1)].epoch, epochs[other + 1]);
 
     /* SIGKILL the controller: the new one lists every broker from the log. */
     rn_h_broker_kill(&c->b[ctl - 1]);
-    t0 = now_ms();
-    int64_t deadline = now_ms() + 5000;
+    t0 = rn_hc_now_ms();
+    int64_t deadline = rn_hc_now_ms() + 5000;
     do {
         v = controller_view(c, ctl - 1);
         if (v.ok && v.controller_id != ctl)
             break;
-        sleep_ms(20);
-    } while (now_ms() < deadline);
+        rn_hc_sleep_ms(20);
+    } while (rn_hc_now_ms() < deadline);
     if (!v.ok || v.controller_id == ctl)
-        dump_logs(c);
+        rn_hc_dump_logs(c);
     assert_true(v.ok && v.controller_id != ctl);
-    assert_int_equal(v.n, N);
-    for (int32_t id = 1; id <= N; id++)
+    assert_int_equal(v.n, RN_HC_N);
+    for (int32_t id = 1; id <= RN_HC_N; id++)
         assert_true(find(&v, id) >= 0);
     printf("# node %d took over in %lld ms and lists %zu brokers\n", v.controller_id,
-           (long long)(now_ms() - t0), v.n);
+           (long long)(rn_hc_now_ms() - t0), v.n);
     int32_t ctl2 = v.controller_id;
     /* the killed one is fenced once its fresh session expires */
     wait_state(c, ctl, ctl - 1, 4000);
@@ -367,12 +295,12 @@ static void register_fence_unfence_and_survive_failover(void **state)
     assert_true(v.brokers[find(&v, ctl)].epoch > epochs[ctl]);
     assert_int_equal(v.brokers[find(&v, other + 1)].epoch, epochs[other + 1]);
     assert_int_equal(cli_status(c->dir, c->b[ctl - 1].addr, out, sizeof out), 0);
-    for (int id = 1; id <= N; id++)
+    for (int id = 1; id <= RN_HC_N; id++)
         assert_cli_columns(out, id, "yes", "no");
 
-    for (int i = 0; i < N; i++)
+    for (int i = 0; i < RN_HC_N; i++)
         assert_int_equal(rn_h_broker_stop(&c->b[i]), 0);
-    cluster_free(c);
+    rn_hc_free(c);
 }
 
 static void single_node_status(void **state)
