@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "fsutil.h"
 #include "logging.h"
+#include "sorted.h"
 
 #define META_FILE "topics.meta"
 #define META_HEADER "runnel-topics 1"
@@ -75,24 +76,15 @@ bool rn_topic_name_valid(const char *name, char *errbuf, size_t errlen)
     return true;
 }
 
+static int name_cmp(const void *element, const void *key)
+{
+    return strcmp(((const rn_topic_t *)element)->name, key);
+}
+
 /* Index of name in the sorted array, or where it would go (*found false). */
 static size_t search(const rn_topics_t *t, const char *name, bool *found)
 {
-    size_t lo = 0, hi = t->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(t->v[mid]->name, name);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return rn_sorted_pos((void *const *)t->v, t->n, name, name_cmp, found);
 }
 
 rn_topic_t *rn_topics_find(rn_topics_t *t, const char *name)

@@ -8,6 +8,7 @@
 
 #include "image.h"
 #include "image_int.h"
+#include "sorted.h"
 
 /* ---- small helpers ---- */
 
@@ -226,42 +227,24 @@ fail:
     return RN_ERR_NOMEM;
 }
 
+static int by_name_cmp(const void *element, const void *key)
+{
+    return strcmp(((const rn_img_topic_t *)element)->name, key);
+}
+
+static int by_id_cmp(const void *element, const void *key)
+{
+    return img_id_cmp(((const rn_img_topic_t *)element)->id, key);
+}
+
 size_t img_topic_name_pos(const rn_img_t *img, const char *name, bool *found)
 {
-    size_t lo = 0, hi = img->n_topics;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(img->by_name[mid]->name, name);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return rn_sorted_pos((void *const *)img->by_name, img->n_topics, name, by_name_cmp, found);
 }
 
 size_t img_topic_id_pos(const rn_img_t *img, const uint8_t *id, bool *found)
 {
-    size_t lo = 0, hi = img->n_topics;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = img_id_cmp(img->by_id[mid]->id, id);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return rn_sorted_pos((void *const *)img->by_id, img->n_topics, id, by_id_cmp, found);
 }
 
 rn_img_topic_t *img_topic_find_id(const rn_img_t *img, const uint8_t *id)
