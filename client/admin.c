@@ -1,10 +1,13 @@
 /*
- * admin.c - create, delete and describe topics; list offsets.
+ * admin.c - create, delete and describe topics; elect leaders; list offsets.
  *
- * Each call is one request to any reachable broker, made on the I/O thread while the caller
- * waits (rn_cl_call). A connection that fails before the answer is retried on the next best
- * connection after a metadata round (which spaces retries by retry.backoff.ms), until the
- * caller's timeout. A broker's error_message lands in the caller's errbuf.
+ * Each call is one request made on the I/O thread while the caller waits (rn_cl_call).
+ * Describe goes to any reachable broker. CreateTopics, DeleteTopics and ElectLeaders go to the
+ * active controller, the only broker that answers them in cluster mode: metadata's
+ * controller_id (before any metadata the call fetches it first), or any broker when that node
+ * is unknown. A failed connection, a timeout or NOT_CONTROLLER (the controller moved) makes
+ * the call wait retry.backoff.ms, refresh metadata and ask again on the new best connection,
+ * until the caller's timeout. A broker's error_message lands in the caller's errbuf.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +21,7 @@ struct rn_admin {
     rn_cl_t *cl;
 };
 
-typedef enum aop_kind { OP_CREATE, OP_DELETE, OP_DESCRIBE } aop_kind_t;
+typedef enum aop_kind { OP_CREATE, OP_DELETE, OP_DESCRIBE, OP_ELECT } aop_kind_t;
 
 typedef struct aop {
     rn_cl_t *cl;
@@ -29,9 +32,13 @@ typedef struct aop {
     int replication_factor;
     char **cfg_keys, **cfg_values;
     size_t n_cfg;
+    char **topics;                /* elect: the topics named; none for every topic */
+    size_t n_topics;
+    bool preferred;
+    bool md_asked;                /* fetched metadata to learn the controller */
     int timeout_ms;
     char msg[512];
-    Runnel__Response *resp;       /* describe: the answer, owned until converted */
+    Runnel__Response *resp;       /* describe, elect: the answer, owned until converted */
 } aop_t;
 
 static void aop_free(void *arg)
@@ -44,6 +51,9 @@ static void aop_free(void *arg)
     }
     free(op->cfg_keys);
     free(op->cfg_values);
+    for (size_t i = 0; i < op->n_topics; i++)
+        free(op->topics[i]);
+    free(op->topics);
     if (op->resp)
         runnel__response__free_unpacked(op->resp, NULL);
     free(op);
@@ -51,6 +61,17 @@ static void aop_free(void *arg)
 
 static void aop_send(aop_t *op);
 
+static bool to_controller(const aop_t *op)
+{
+    return op->kind != OP_DESCRIBE;
+}
+
+static void set_msg(aop_t *op, const char *msg)
+{
+    snprintf(op->msg, sizeof op->msg, "%s", msg ? msg : "");
+}
+
+/* Fresh metadata arrived (or its attempt failed: the next send finds out again). */
 static void aop_retry(rn_cl_t *cl, void *arg, rn_err_t err)
 {
     aop_t *op = arg;
@@ -61,9 +82,27 @@ static void aop_retry(rn_cl_t *cl, void *arg, rn_err_t err)
     aop_send(op);
 }
 
-static void set_msg(aop_t *op, const char *msg)
+static void aop_backed_off(rn_cl_t *cl, void *arg, rn_err_t err)
 {
-    snprintf(op->msg, sizeof op->msg, "%s", msg ? msg : "");
+    aop_t *op = arg;
+    if (err == RN_OK)
+        err = rn_cl_md_wait(cl, aop_retry, op);
+    if (err != RN_OK)
+        rn_call_done(cl, op->call, err);
+}
+
+/*
+ * Sends op again after retry.backoff.ms and a metadata refresh when err says the broker or
+ * the controller may have moved and the caller's deadline leaves time. False: the caller
+ * finishes op with err.
+ */
+static bool aop_again(aop_t *op, rn_err_t err)
+{
+    bool moved = err == RN_ERR_TRANSPORT || err == RN_ERR_TIMED_OUT ||
+                 (err == RN_ERR_NOT_CONTROLLER && to_controller(op));
+    if (!moved || rn_now_ns() >= rn_call_deadline_ns(op->call))
+        return false;
+    return rn_cl_later(op->cl, rn_cl_retry_backoff_ms(op->cl), aop_backed_off, op) == RN_OK;
 }
 
 static rn_err_t topic_result(aop_t *op, Runnel__TopicResult **results, size_t n)
@@ -78,18 +117,10 @@ static rn_err_t topic_result(aop_t *op, Runnel__TopicResult **results, size_t n)
     return RN_ERR_UNKNOWN_SERVER_ERROR;
 }
 
-static void aop_answered(void *ctx, rn_err_t err, Runnel__Response *resp)
+/* The outcome of op's answer; keeps resp in op->resp when the caller converts it. */
+static rn_err_t aop_take(aop_t *op, Runnel__Response *resp)
 {
-    aop_t *op = ctx;
-    if (err != RN_OK) {
-        if ((err == RN_ERR_TRANSPORT || err == RN_ERR_TIMED_OUT) &&
-            rn_now_ns() < rn_call_deadline_ns(op->call) &&
-            rn_cl_md_wait(op->cl, aop_retry, op) == RN_OK)
-            return;
-        set_msg(op, err == RN_ERR_TRANSPORT ? "no broker reachable" : rn_err_str(err));
-        rn_call_done(op->cl, op->call, err);
-        return;
-    }
+    rn_err_t err = RN_OK;
     if (resp->error != RUNNEL__ERROR_CODE__ERR_OK) {
         err = (rn_err_t)resp->error;
         set_msg(op, *resp->error_message ? resp->error_message : rn_err_str(err));
@@ -97,22 +128,50 @@ static void aop_answered(void *ctx, rn_err_t err, Runnel__Response *resp)
         err = topic_result(op, resp->create_topics->results, resp->create_topics->n_results);
     } else if (op->kind == OP_DELETE && resp->body_case == RUNNEL__RESPONSE__BODY_DELETE_TOPICS) {
         err = topic_result(op, resp->delete_topics->results, resp->delete_topics->n_results);
-    } else if (op->kind == OP_DESCRIBE && resp->body_case == RUNNEL__RESPONSE__BODY_METADATA) {
+    } else if ((op->kind == OP_DESCRIBE && resp->body_case == RUNNEL__RESPONSE__BODY_METADATA) ||
+               (op->kind == OP_ELECT && resp->body_case == RUNNEL__RESPONSE__BODY_ELECT_LEADERS)) {
         op->resp = resp;
-        resp = NULL;
+        return RN_OK;
     } else {
         err = RN_ERR_UNKNOWN_SERVER_ERROR;
         set_msg(op, "unexpected answer from the broker");
     }
-    if (resp)
-        runnel__response__free_unpacked(resp, NULL);
+    runnel__response__free_unpacked(resp, NULL);
+    return err;
+}
+
+static void aop_answered(void *ctx, rn_err_t err, Runnel__Response *resp)
+{
+    aop_t *op = ctx;
+    if (err == RN_OK)
+        err = aop_take(op, resp);
+    else
+        set_msg(op, err == RN_ERR_TRANSPORT ? "no broker reachable" : rn_err_str(err));
+    if (err != RN_OK && aop_again(op, err))
+        return;
     rn_call_done(op->cl, op->call, err);
+}
+
+/* The controller's connection for calls it must answer; otherwise the best one. */
+static rn_conn_t *aop_conn(aop_t *op)
+{
+    rn_conn_t *conn = NULL;
+    if (to_controller(op))
+        conn = rn_cl_conn_for_node(op->cl, rn_cl_md_controller(op->cl));
+    return conn ? conn : rn_cl_conn_any(op->cl);
 }
 
 static void aop_send(aop_t *op)
 {
     rn_cl_t *cl = op->cl;
-    rn_conn_t *conn = rn_cl_conn_any(cl);
+    if (to_controller(op) && rn_cl_md_version(cl) == 0 && !op->md_asked) {
+        op->md_asked = true;
+        rn_err_t err = rn_cl_md_wait(cl, aop_retry, op);
+        if (err != RN_OK)
+            rn_call_done(cl, op->call, err);
+        return;
+    }
+    rn_conn_t *conn = aop_conn(op);
     if (!conn) {
         rn_call_done(cl, op->call, RN_ERR_TRANSPORT);
         return;
@@ -124,6 +183,7 @@ static void aop_send(aop_t *op)
     Runnel__CreateTopicsRequest cr = RUNNEL__CREATE_TOPICS_REQUEST__INIT;
     Runnel__DeleteTopicsRequest dr = RUNNEL__DELETE_TOPICS_REQUEST__INIT;
     Runnel__MetadataRequest mr = RUNNEL__METADATA_REQUEST__INIT;
+    Runnel__ElectLeadersRequest er = RUNNEL__ELECT_LEADERS_REQUEST__INIT;
     Runnel__ConfigEntry *entries = NULL, **entry_ptrs = NULL;
     uint32_t timeout = op->timeout_ms < 0 ? (uint32_t)rn_cl_request_timeout_ms(cl)
                                           : (uint32_t)op->timeout_ms;
@@ -162,6 +222,14 @@ static void aop_send(aop_t *op)
         req.body_case = RUNNEL__REQUEST__BODY_DELETE_TOPICS;
         req.delete_topics = &dr;
         api = RUNNEL__API_KEY__API_DELETE_TOPICS;
+        break;
+    case OP_ELECT:
+        er.preferred = op->preferred;
+        er.n_topics = op->n_topics;
+        er.topics = op->topics;
+        req.body_case = RUNNEL__REQUEST__BODY_ELECT_LEADERS;
+        req.elect_leaders = &er;
+        api = RUNNEL__API_KEY__API_ELECT_LEADERS;
         break;
     default:
         mr.n_topics = op->name ? 1 : 0;
@@ -373,6 +441,8 @@ static md_holder_t *md_convert(Runnel__Response *resp)
                 .log_start_offset = p->log_start_offset,
                 .log_end_offset = p->log_end_offset,
                 .high_watermark = p->high_watermark,
+                .offline_replicas = p->offline_replicas,
+                .offline_count = p->n_offline_replicas,
             };
         }
         ti->config_keys = &h->cfg[ci];
@@ -438,4 +508,94 @@ rn_err_t rn_admin_list_offsets(rn_admin_t *a, const char *topic, int32_t partiti
     if (!a || !topic || !offset || partition < 0 || ts < RN_OFFSET_BEGINNING)
         return RN_ERR_INVALID_ARG;
     return rn_lo_call(a->cl, topic, partition, ts, timeout_ms, offset);
+}
+
+/* rn_election_results_t and its entries, in one piece with the answer they point into. */
+typedef struct elect_holder {
+    rn_election_results_t r;      /* first: rn_election_results_free casts back */
+    Runnel__Response *resp;
+    rn_election_result_t *items;
+} elect_holder_t;
+
+void rn_election_results_free(rn_election_results_t *r)
+{
+    if (!r)
+        return;
+    elect_holder_t *h = (elect_holder_t *)r;
+    if (h->resp)
+        runnel__response__free_unpacked(h->resp, NULL);
+    free(h->items);
+    free(h);
+}
+
+static int cmp_election(const void *a, const void *b)
+{
+    const rn_election_result_t *x = a, *y = b;
+    int c = strcmp(x->topic, y->topic);
+    return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+/* Takes resp on success. */
+static elect_holder_t *elect_convert(Runnel__Response *resp)
+{
+    const Runnel__ElectLeadersResponse *er = resp->elect_leaders;
+    elect_holder_t *h = calloc(1, sizeof *h);
+    if (!h || !(h->items = calloc(er->n_results + 1, sizeof *h->items))) {
+        free(h);
+        return NULL;
+    }
+    for (size_t i = 0; i < er->n_results; i++) {
+        const Runnel__ElectLeadersPartitionResult *pr = er->results[i];
+        h->items[i] = (rn_election_result_t){pr->topic, (int32_t)pr->partition,
+                                             (rn_err_t)pr->error, pr->leader};
+    }
+    qsort(h->items, er->n_results, sizeof *h->items, cmp_election);
+    h->r = (rn_election_results_t){h->items, er->n_results};
+    h->resp = resp;
+    return h;
+}
+
+rn_err_t rn_admin_elect_leaders(rn_admin_t *a, bool preferred, const char *const *topics,
+                                int timeout_ms, rn_election_results_t **out, char *errbuf,
+                                size_t errlen)
+{
+    if (!a || !out)
+        return errbuf_set(errbuf, errlen, RN_ERR_INVALID_ARG, NULL);
+    *out = NULL;
+    size_t n = 0;
+    while (topics && topics[n])
+        n++;
+    aop_t *op = calloc(1, sizeof *op);
+    if (!op || !(op->topics = calloc(n + 1, sizeof *op->topics))) {
+        free(op);
+        return errbuf_set(errbuf, errlen, RN_ERR_NOMEM, NULL);
+    }
+    op->kind = OP_ELECT;
+    op->preferred = preferred;
+    for (; op->n_topics < n; op->n_topics++) {
+        if (!*topics[op->n_topics]) {
+            aop_free(op);
+            return errbuf_set(errbuf, errlen, RN_ERR_INVALID_ARG, "an empty topic name");
+        }
+        if (!(op->topics[op->n_topics] = strdup(topics[op->n_topics]))) {
+            aop_free(op);
+            return errbuf_set(errbuf, errlen, RN_ERR_NOMEM, NULL);
+        }
+    }
+    bool abandoned;
+    rn_err_t err = aop_run(a, op, timeout_ms, &abandoned);
+    if (abandoned)
+        return errbuf_set(errbuf, errlen, err, NULL);
+    if (err == RN_OK) {
+        elect_holder_t *h = elect_convert(op->resp);
+        if (!h) {
+            err = RN_ERR_NOMEM;
+        } else {
+            op->resp = NULL;
+            *out = &h->r;
+        }
+    }
+    errbuf_set(errbuf, errlen, err, err == RN_OK ? NULL : op->msg);
+    aop_free(op);
+    return err;
 }

@@ -17,7 +17,11 @@
  *     exceed queued.max.messages.kbytes
  *
  * Failure modes: a retriable fetch error backs the partition off for retry.backoff.ms and
- * refreshes metadata when the leader may have moved. OFFSET_OUT_OF_RANGE applies
+ * refreshes metadata when the leader may have moved (rn_cl_retry_kind). Each fetch carries
+ * the cached leader_epoch as current_leader_epoch; FENCED_LEADER_EPOCH (the cache is behind
+ * the broker) and UNKNOWN_LEADER_EPOCH (the broker is behind the cache) back off, refresh and
+ * fetch again from the same position, which stays valid across a leader change because a
+ * consumer only reads below the high watermark. OFFSET_OUT_OF_RANGE applies
  * auto.offset.reset (earliest/latest: a new ListOffsets; error: poll reports it and the
  * partition waits for a seek). A batch that fails its checksum or framing makes poll return
  * the error (after the good records before it); the partition stops at that batch until the
@@ -217,14 +221,6 @@ static void seek_locked(rn_consumer_t *c, cpart_t *part, int64_t offset)
 
 static void run(rn_consumer_t *c);
 
-static bool needs_metadata(rn_err_t err)
-{
-    return err == RN_ERR_UNKNOWN_TOPIC_OR_PARTITION || err == RN_ERR_NOT_LEADER_OR_FOLLOWER ||
-           err == RN_ERR_LEADER_NOT_AVAILABLE || err == RN_ERR_TRANSPORT ||
-           err == RN_ERR_TIMED_OUT || err == RN_ERR_FENCED_LEADER_EPOCH ||
-           err == RN_ERR_UNKNOWN_LEADER_EPOCH || err == RN_ERR_BROKER_NOT_AVAILABLE;
-}
-
 typedef struct lo_item {
     rn_consumer_t *c;
     cpart_t *part;
@@ -267,6 +263,7 @@ typedef struct fitem {
     uint64_t version;
     int64_t offset;
     rn_conn_t *conn;
+    int32_t leader_epoch;         /* the cached leader's epoch: the broker checks it */
 } fitem_t;
 
 typedef struct freq {
@@ -365,7 +362,7 @@ static bool take_partition_data(rn_consumer_t *c, cpart_t *part,
     part->backoff_until_ns = rn_now_ns() + c->backoff_ns;
     if (!rn_err_retriable(err))
         part->error = err;
-    return needs_metadata(err);
+    return rn_cl_retry_kind(err) == RN_CL_RETRY_REFRESH;
 }
 
 static void fetch_answered(void *ctx, rn_err_t err, Runnel__Response *resp)
@@ -386,7 +383,7 @@ static void fetch_answered(void *ctx, rn_err_t err, Runnel__Response *resp)
         else
             runnel__response__free_unpacked(resp, NULL);
     }
-    bool want_md = needs_metadata(err);
+    bool want_md = rn_cl_retry_kind(err) == RN_CL_RETRY_REFRESH;
     int64_t now = rn_now_ns();
     uv_mutex_lock(&c->lock);
     for (size_t i = 0; i < fq->n; i++) {
@@ -443,7 +440,7 @@ static void send_fetch(rn_consumer_t *c, rn_conn_t *conn, fitem_t *items, size_t
         fps[i].partition = (uint32_t)it->part->partition;
         fps[i].fetch_offset = it->offset;
         fps[i].partition_max_bytes = c->part_max_bytes;
-        fps[i].current_leader_epoch = -1;
+        fps[i].current_leader_epoch = it->leader_epoch;
         fpp[i] = &fps[i];
         if (nt == 0 || strcmp(fts[nt - 1].name, it->part->topic) != 0) {
             runnel__fetch_topic__init(&fts[nt]);
@@ -574,6 +571,7 @@ static void run_once(rn_consumer_t *c)
              now - rn_conn_last_failure_ns(conn) < c->backoff_ns))
             continue;
         fis[i].conn = conn;
+        fis[i].leader_epoch = (int32_t)md->parts[part->partition].leader_epoch;
         fis[n_route++] = fis[i];
     }
     for (size_t i = 0; i < n_route; i++) {

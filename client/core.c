@@ -37,6 +37,13 @@ struct rn_call {
     int refs; /* app + loop; @locks cl->lock */
 };
 
+typedef struct later {
+    struct later *next;
+    int64_t due_ns;
+    void (*fn)(rn_cl_t *cl, void *arg, rn_err_t err);
+    void *arg;
+} later_t;
+
 typedef struct node {
     int32_t id;
     rn_conn_t *conn;
@@ -74,11 +81,14 @@ struct rn_cl {
     char **wants;
     size_t n_wants, cap_wants;
     bool md_in_flight, md_wanted;
+    size_t md_unreachable;      /* brokers that failed the current metadata attempt in a row */
+    int32_t controller_id;
     int64_t md_next_ns;
     int64_t md_last_ok_ns;
     uint64_t md_version;
     rn_err_t md_last_err;
     md_waiter_t *waiters;
+    later_t *laters;
 };
 
 int64_t rn_deadline_ns(int timeout_ms)
@@ -101,6 +111,64 @@ static rn_err_t fail_msg(rn_err_t err, char *errbuf, size_t errlen, const char *
     if (errbuf && errlen)
         snprintf(errbuf, errlen, "%s", msg);
     return err;
+}
+
+rn_cl_retry_t rn_cl_retry_kind(rn_err_t err)
+{
+    switch (err) {
+    case RN_ERR_UNKNOWN_TOPIC_OR_PARTITION:
+    case RN_ERR_NOT_LEADER_OR_FOLLOWER:
+    case RN_ERR_LEADER_NOT_AVAILABLE:
+    case RN_ERR_FENCED_LEADER_EPOCH:
+    case RN_ERR_UNKNOWN_LEADER_EPOCH:
+    case RN_ERR_NOT_ENOUGH_REPLICAS:
+    case RN_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+    case RN_ERR_REQUEST_TIMED_OUT:
+    case RN_ERR_NOT_CONTROLLER:
+    case RN_ERR_BROKER_NOT_AVAILABLE:
+    case RN_ERR_TRANSPORT:
+    case RN_ERR_TIMED_OUT:
+        return RN_CL_RETRY_REFRESH;
+    default:
+        return rn_err_retriable(err) ? RN_CL_RETRY : RN_CL_FAIL;
+    }
+}
+
+rn_err_t rn_cl_later(rn_cl_t *cl, int delay_ms, void (*fn)(rn_cl_t *cl, void *arg, rn_err_t err),
+                     void *arg)
+{
+    if (cl->stopping)
+        return RN_ERR_CLOSED;
+    later_t *l = malloc(sizeof *l);
+    if (!l)
+        return RN_ERR_NOMEM;
+    *l = (later_t){cl->laters, rn_now_ns() + (int64_t)(delay_ms > 0 ? delay_ms : 0) * 1000000,
+                   fn, arg};
+    cl->laters = l;
+    return RN_OK;
+}
+
+/* Runs the delayed calls that are due (all of them, with err, when stopping). */
+static void laters_run(rn_cl_t *cl, int64_t now, bool all, rn_err_t err)
+{
+    later_t *due = NULL, **pp = &cl->laters;
+    while (*pp) {
+        later_t *l = *pp;
+        if (all || l->due_ns <= now) {
+            *pp = l->next;
+            l->next = due;
+            due = l;
+        } else {
+            pp = &l->next;
+        }
+    }
+    /* Taken off the list first: a callback may add new ones. */
+    while (due) {
+        later_t *next = due->next;
+        due->fn(cl, due->arg, err);
+        free(due);
+        due = next;
+    }
 }
 
 /* ------------------------------------------------------------ connections ---- */
@@ -189,6 +257,7 @@ rn_err_t rn_cl_send(rn_cl_t *cl, rn_conn_t *conn, Runnel__Request *req, Runnel__
 /* --------------------------------------------------------------- metadata ---- */
 
 uint64_t rn_cl_md_version(const rn_cl_t *cl) { return cl->md_version; }
+int32_t rn_cl_md_controller(const rn_cl_t *cl) { return cl->controller_id; }
 rn_err_t rn_cl_md_last_err(const rn_cl_t *cl) { return cl->md_last_err; }
 
 const rn_cl_topic_t *rn_cl_md_topic(rn_cl_t *cl, const char *name)
@@ -241,20 +310,39 @@ static rn_cl_topic_t *topic_get(rn_cl_t *cl, const char *name)
     return t;
 }
 
+static void part_set(rn_cl_part_t *p, const Runnel__PartitionMetadata *pm)
+{
+    p->leader = pm->leader;
+    p->leader_epoch = pm->leader_epoch;
+    p->err = (rn_err_t)pm->error;
+    if (p->err == RN_OK && p->leader < 0)
+        p->err = RN_ERR_LEADER_NOT_AVAILABLE;
+}
+
+/*
+ * Replaces t's partitions with the answer's, except that a partition entry with an older
+ * leader_epoch than the cached one is ignored (KIP-320, see the top of core.h). A different
+ * partition count means a different topic (deleted and created again restarts the epochs at
+ * 0; the wire has no topic ids to tell), so then the answer is taken whole. A partition the
+ * answer leaves out has no leader.
+ */
 static void topic_set(rn_cl_topic_t *t, const Runnel__TopicMetadata *tm)
 {
-    free(t->parts);
+    rn_cl_part_t *old = t->parts;
+    bool same = old && t->partition_count == (int32_t)tm->n_partitions;
     t->parts = NULL;
     t->partition_count = 0;
     t->err = (rn_err_t)tm->error;
     if (tm->n_partitions == 0) {
         if (t->err == RN_OK)
             t->err = RN_ERR_LEADER_NOT_AVAILABLE;
+        free(old);
         return;
     }
     t->parts = calloc(tm->n_partitions, sizeof *t->parts);
     if (!t->parts) {
         t->err = RN_ERR_NOMEM;
+        free(old);
         return;
     }
     t->partition_count = (int32_t)tm->n_partitions;
@@ -262,19 +350,23 @@ static void topic_set(rn_cl_topic_t *t, const Runnel__TopicMetadata *tm)
         t->parts[i] = (rn_cl_part_t){.leader = -1, .err = RN_ERR_LEADER_NOT_AVAILABLE};
     for (size_t i = 0; i < tm->n_partitions; i++) {
         const Runnel__PartitionMetadata *pm = tm->partitions[i];
-        if (pm->partition >= tm->n_partitions)
-            continue;
-        rn_cl_part_t *p = &t->parts[pm->partition];
-        p->leader = pm->leader;
-        p->leader_epoch = pm->leader_epoch;
-        p->err = (rn_err_t)pm->error;
-        if (p->err == RN_OK && p->leader < 0)
-            p->err = RN_ERR_LEADER_NOT_AVAILABLE;
+        if (pm->partition < tm->n_partitions)
+            part_set(&t->parts[pm->partition], pm);
     }
+    for (int32_t i = 0; same && i < t->partition_count; i++) {
+        if (old[i].leader_epoch > t->parts[i].leader_epoch) {
+            RN_DEBUG("client", "%s-%d: ignoring leader %d at epoch %u, older than epoch %u",
+                     t->name, (int)i, (int)t->parts[i].leader, t->parts[i].leader_epoch,
+                     old[i].leader_epoch);
+            t->parts[i] = old[i];
+        }
+    }
+    free(old);
 }
 
-static void md_apply(rn_cl_t *cl, const Runnel__MetadataResponse *m, bool named)
+void rn_cl_md_apply(rn_cl_t *cl, const Runnel__MetadataResponse *m, bool named)
 {
+    cl->controller_id = m->controller_id;
     node_t *nodes = calloc(m->n_brokers ? m->n_brokers : 1, sizeof *nodes);
     if (nodes) {
         size_t n = 0;
@@ -317,6 +409,7 @@ static void md_maybe_send(rn_cl_t *cl);
 static void md_finish(rn_cl_t *cl, rn_err_t err)
 {
     cl->md_in_flight = false;
+    cl->md_unreachable = 0;
     cl->md_last_err = err;
     int64_t now = rn_now_ns();
     if (err == RN_OK) {
@@ -358,10 +451,18 @@ static void md_answered(void *ctx, rn_err_t err, Runnel__Response *resp)
         else if (resp->body_case != RUNNEL__RESPONSE__BODY_METADATA)
             err = RN_ERR_MALFORMED;
         else
-            md_apply(cl, resp->metadata, named);
+            rn_cl_md_apply(cl, resp->metadata, named);
     }
     if (resp)
         runnel__response__free_unpacked(resp, NULL);
+    if ((err == RN_ERR_TRANSPORT || err == RN_ERR_TIMED_OUT) && !cl->stopping &&
+        ++cl->md_unreachable < cl->n_conns) {
+        /* Skip the broker that failed: the next best connection ranks it last. */
+        cl->md_in_flight = false;
+        cl->md_wanted = true;
+        md_maybe_send(cl);
+        return;
+    }
     md_finish(cl, err);
 }
 
@@ -442,6 +543,7 @@ static void tick_fired(uv_timer_t *t)
         rn_conn_check_timeouts(cl->conns[i], now);
     if (cl->md_last_ok_ns && now - cl->md_last_ok_ns > MD_MAX_AGE_NS)
         rn_cl_md_refresh(cl);
+    laters_run(cl, now, false, RN_OK);
     if (cl->hooks.on_tick && !cl->stopping)
         cl->hooks.on_tick(cl->ctx, now);
 }
@@ -462,6 +564,7 @@ static void do_stop(rn_cl_t *cl)
         free(w);
         w = next;
     }
+    laters_run(cl, 0, true, RN_ERR_CLOSED);
     if (cl->hooks.on_stop)
         cl->hooks.on_stop(cl->ctx);
     uv_close((uv_handle_t *)&cl->tick, NULL);
@@ -535,6 +638,7 @@ rn_err_t rn_cl_new(const rn_conf_t *conf, const rn_cl_hooks_t *hooks, void *ctx,
     if (hooks)
         cl->hooks = *hooks;
     cl->ctx = ctx;
+    cl->controller_id = -1;
     snprintf(cl->client_id, sizeof cl->client_id, "%s", rn_conf_str(conf, "client.id"));
     cl->request_timeout_ms = (int)rn_conf_int(conf, "request.timeout.ms");
     cl->retry_backoff_ms = (int)rn_conf_int(conf, "retry.backoff.ms");

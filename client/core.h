@@ -16,7 +16,15 @@
  * copy soon (coalesced: one request in flight at a time; after a failure the next waits
  * retry.backoff.ms). Requests name the topics of interest, or every topic when there is none.
  * A connection to a known broker that fails also triggers a refresh, since its partitions'
- * leaders may have moved.
+ * leaders may have moved. A metadata request whose broker cannot be reached (refused connect,
+ * timeout) is sent again at once to the next bootstrap server or known broker, so one dead
+ * broker costs no backoff while another answers; only when every one failed in a row does
+ * the attempt fail and the next wait retry.backoff.ms.
+ *
+ * Leader epochs (KIP-320): the cache keeps each partition's leader_epoch and ignores an entry
+ * whose epoch is older than the cached one. Brokers apply leader changes at slightly
+ * different times; without the rule, an answer from one that is behind could send the client
+ * back to a dead leader.
  */
 #ifndef RN_CLIENT_CORE_H
 #define RN_CLIENT_CORE_H
@@ -88,10 +96,35 @@ rn_conn_t *rn_cl_conn_any(rn_cl_t *cl);
 rn_err_t rn_cl_send(rn_cl_t *cl, rn_conn_t *conn, Runnel__Request *req, Runnel__ApiKey api,
                     int timeout_ms, bool expect_response, rn_conn_resp_cb cb, void *ctx);
 
+/*
+ * How a client retries an error from a broker or the transport (docs/cluster.md §7):
+ * RN_CL_RETRY_REFRESH when the leader, its epoch, the ISR or the active controller may have
+ * changed (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, FENCED_/UNKNOWN_LEADER_EPOCH,
+ * NOT_ENOUGH_REPLICAS[_AFTER_APPEND], REQUEST_TIMED_OUT, NOT_CONTROLLER, a failed connection…):
+ * back off retry.backoff.ms, refresh metadata (rn_cl_md_refresh coalesces), retry.
+ * RN_CL_RETRY for the other retriable errors: back off and retry. RN_CL_FAIL: report it.
+ * Any thread.
+ */
+typedef enum rn_cl_retry { RN_CL_FAIL, RN_CL_RETRY, RN_CL_RETRY_REFRESH } rn_cl_retry_t;
+rn_cl_retry_t rn_cl_retry_kind(rn_err_t err);
+
+/* Runs fn(cl, arg, RN_OK) on the loop after about delay_ms (tick granularity), or with
+ * RN_ERR_CLOSED when the loop stops first. RN_ERR_NOMEM / RN_ERR_CLOSED: fn never runs. */
+rn_err_t rn_cl_later(rn_cl_t *cl, int delay_ms, void (*fn)(rn_cl_t *cl, void *arg, rn_err_t err),
+                     void *arg);
+
 void rn_cl_md_want(rn_cl_t *cl, const char *topic);
 void rn_cl_md_refresh(rn_cl_t *cl);
 /* The topic as of the latest metadata; NULL when no metadata named it yet. */
 const rn_cl_topic_t *rn_cl_md_topic(rn_cl_t *cl, const char *name);
+/* The active controller's node id as of the latest metadata; -1 before any. */
+int32_t rn_cl_md_controller(const rn_cl_t *cl);
+/*
+ * Applies a Metadata answer to the cache (named: the request named the topics of interest,
+ * so a topic it leaves out does not exist). What md_answered does; exposed for unit tests of
+ * the cache's rules, which drive it without a broker.
+ */
+void rn_cl_md_apply(rn_cl_t *cl, const Runnel__MetadataResponse *m, bool named);
 /* Bumped by each applied metadata answer. */
 uint64_t rn_cl_md_version(const rn_cl_t *cl);
 /* The error of the latest metadata attempt (RN_OK after a success). */

@@ -18,7 +18,9 @@
  *                                                 their memory
  *
  * Failure modes:
- * - Retriable error (a transport failure, NOT_LEADER_OR_FOLLOWER, …): the batch goes back to
+ * - Retriable error (a transport failure, NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS,
+ *   REQUEST_TIMED_OUT, a leader epoch mismatch, …; rn_cl_retry_kind refreshes metadata for
+ *   those that say the leader or ISR may have changed): the batch goes back to
  *   QUEUED, the partition is marked `retrying` and waits until none of its batches is in
  *   flight and retry.backoff.ms has passed, then resends from its first queued batch, in
  *   order. A batch keeps its bytes and sequence across retries, so the broker recognises a
@@ -543,14 +545,6 @@ static bool earlier_queued(const ppart_t *pp, const pbatch_t *b)
     return false;
 }
 
-static bool needs_metadata(rn_err_t err)
-{
-    return err == RN_ERR_UNKNOWN_TOPIC_OR_PARTITION || err == RN_ERR_NOT_LEADER_OR_FOLLOWER ||
-           err == RN_ERR_LEADER_NOT_AVAILABLE || err == RN_ERR_TRANSPORT ||
-           err == RN_ERR_TIMED_OUT || err == RN_ERR_FENCED_LEADER_EPOCH ||
-           err == RN_ERR_UNKNOWN_LEADER_EPOCH || err == RN_ERR_BROKER_NOT_AVAILABLE;
-}
-
 /* Decides what a failed attempt of b leads to; returns the final error, or RN_OK to retry. */
 static rn_err_t retry_verdict(rn_producer_t *p, pbatch_t *b, rn_err_t err, int64_t now)
 {
@@ -591,7 +585,7 @@ static void batch_result(rn_producer_t *p, pbatch_t *b, rn_err_t err, int64_t ba
             b->state = B_QUEUED;
             pp->retrying = true;
             pp->backoff_until_ns = now + p->backoff_ns;
-            if (needs_metadata(err))
+            if (rn_cl_retry_kind(err) == RN_CL_RETRY_REFRESH)
                 rn_cl_md_refresh(p->cl);
         } else {
             batch_done(p, b, final, -1);

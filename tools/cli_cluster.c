@@ -1,6 +1,8 @@
 /*
  * cli_cluster.c - `runnel cluster status`: the brokers, which is the active controller, the
- * raft term and commit index (DescribeCluster, docs/cluster.md §6.1).
+ * raft term and commit index, the under-replicated and offline partition counts
+ * (DescribeCluster, docs/cluster.md §6.1); `runnel cluster rebalance-leaders`: preferred
+ * leader election through librunnel's rn_admin_elect_leaders.
  *
  * DescribeCluster is not part of librunnel's public API (it is an operator's view, not a
  * client's), so this speaks the wire protocol itself: one blocking request on one TCP
@@ -27,18 +29,43 @@
 
 static const char cluster_usage[] =
     "Usage: runnel cluster status [-b HOST:PORT[,…]]\n"
+    "       runnel cluster rebalance-leaders [--topic T]… [-b HOST:PORT[,…]]\n"
     "\n"
-    "Prints the cluster id, the active controller with the raft term and commit index, and\n"
-    "one line per registered broker: its address, whether the active controller holds a live\n"
-    "session for it (ALIVE) and whether it is fenced, and its broker epoch. On a broker\n"
-    "without --controller-quorum it prints that single node and says there is no controller\n"
-    "quorum.\n"
+    "status prints the cluster id, the active controller with the raft term and commit index,\n"
+    "the number of under-replicated partitions (ISR smaller than the replica set) and offline\n"
+    "partitions (no leader), and one line per registered broker: its address, whether the\n"
+    "active controller holds a live session for it (ALIVE) and whether it is fenced, and its\n"
+    "broker epoch. On a broker without --controller-quorum it prints that single node and says\n"
+    "there is no controller quorum.\n"
+    "\n"
+    "rebalance-leaders moves leadership back to preferred replicas; see\n"
+    "'runnel cluster rebalance-leaders --help'.\n"
     "\n"
     "  -b, --brokers HOST:PORT[,…]   bootstrap brokers (the first that answers is asked)\n"
     "  -h, --help                    this help\n"
     "\n"
     "Example:\n"
     "  runnel -b 127.0.0.1:9092 cluster status\n";
+
+static const char rebalance_usage[] =
+    "Usage: runnel cluster rebalance-leaders [--topic T]… [-b HOST:PORT[,…]]\n"
+    "\n"
+    "Moves each partition's leadership to its preferred replica (the first of its replica\n"
+    "list, see 'runnel topic describe') where that replica is in the ISR: a preferred leader\n"
+    "election on the active controller (ElectLeaders). Run it after a failed broker is back\n"
+    "and in sync, to spread leadership out again. Prints one line per partition:\n"
+    "  Topic: T\tPartition: 0\tmoved to leader 3\n"
+    "  Topic: T\tPartition: 1\telection not needed (leader 1)\n"
+    "  Topic: T\tPartition: 2\tpreferred leader not available (leader 2)\n"
+    "\n"
+    "Exit status 0 when every partition moved or needed no election, 1 otherwise.\n"
+    "\n"
+    "  -t, --topic T                 only this topic; repeat for more (default: every topic)\n"
+    "  -b, --brokers HOST:PORT[,…]   bootstrap brokers\n"
+    "  -h, --help                    this help\n"
+    "\n"
+    "Example:\n"
+    "  runnel cluster rebalance-leaders --topic clickstream\n";
 
 static int dial(const char *host, const char *port)
 {
@@ -142,6 +169,8 @@ static void print_status(const Runnel__DescribeClusterResponse *d)
             printf("note:        the active controller did not answer; ALIVE shows \"not "
                    "fenced\"\n");
     }
+    printf("partitions:  %" PRIu32 " under-replicated, %" PRIu32 " offline\n",
+           d->under_replicated_partitions, d->offline_partitions);
     printf("%-8s %-24s %-6s %-7s %s\n", "BROKER", "ADDRESS", "ALIVE", "FENCED", "EPOCH");
     for (size_t i = 0; i < d->n_brokers; i++) {
         const Runnel__BrokerStatus *b = d->brokers[i];
@@ -208,10 +237,63 @@ static int status(const cli_t *cli)
                     cli->brokers, cli->brokers_from, whys[0] ? whys : "no valid address");
 }
 
+/* One line per partition; returns whether every result is a success. */
+static bool print_elections(const rn_election_results_t *r)
+{
+    bool ok = true;
+    for (size_t i = 0; i < r->count; i++) {
+        const rn_election_result_t *e = &r->results[i];
+        printf("Topic: %s\tPartition: %" PRId32 "\t", e->topic, e->partition);
+        switch (e->err) {
+        case RN_OK: printf("moved to leader %" PRId32 "\n", e->leader); break;
+        case RN_ERR_ELECTION_NOT_NEEDED:
+            printf("election not needed (leader %" PRId32 ")\n", e->leader);
+            break;
+        case RN_ERR_PREFERRED_LEADER_NOT_AVAILABLE:
+            ok = false;
+            if (e->leader >= 0)
+                printf("preferred leader not available (leader %" PRId32 ")\n", e->leader);
+            else
+                printf("preferred leader not available (no leader)\n");
+            break;
+        default:
+            ok = false;
+            printf("failed: %s (%s)\n", rn_err_name(e->err), rn_err_str(e->err));
+            break;
+        }
+    }
+    return ok;
+}
+
+static int rebalance_leaders(const cli_t *cli, const char *const *topics)
+{
+    if (!cli_brokers_reachable(cli))
+        return CLI_EXIT_FAIL;
+    rn_admin_t *admin = cli_admin_new(cli);
+    if (!admin)
+        return CLI_EXIT_FAIL;
+    rn_election_results_t *r = NULL;
+    char errbuf[512] = "";
+    rn_err_t err = rn_admin_elect_leaders(admin, true, topics, CLI_TIMEOUT_MS, &r, errbuf,
+                                          sizeof errbuf);
+    rn_admin_close(admin);
+    if (err != RN_OK)
+        return cli_report(cli, "preferred leader election failed", err, errbuf);
+    bool ok = print_elections(r);
+    if (r->count == 0)
+        printf("(no partitions)\n");
+    rn_election_results_free(r);
+    if (fflush(stdout) != 0)
+        return CLI_EXIT_FAIL;
+    return ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
 int cli_cluster_main(cli_t *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"brokers", required_argument, NULL, 'b'},
+        {"bootstrap-server", required_argument, NULL, 'b'},
+        {"topic", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -219,23 +301,38 @@ int cli_cluster_main(cli_t *cli, int argc, char **argv)
         fputs(cluster_usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
-    if (strcmp(argv[1], "status") != 0)
-        return cli_usage_error("cluster", "unknown subcommand '%s' (subcommands: status)",
+    bool rebalance = strcmp(argv[1], "rebalance-leaders") == 0;
+    if (!rebalance && strcmp(argv[1], "status") != 0)
+        return cli_usage_error("cluster",
+                               "unknown subcommand '%s' (subcommands: status, rebalance-leaders)",
                                argv[1]);
+    const char *cmd = rebalance ? "cluster rebalance-leaders" : "cluster status";
+    const char *topics[argc + 1];
+    size_t n_topics = 0;
+    topics[0] = NULL;
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc - 1, argv + 1, "+b:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc - 1, argv + 1, "+b:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'b':
-            if (!cli_set_brokers(cli, "cluster", optarg))
+            if (!cli_set_brokers(cli, cmd, optarg))
                 return CLI_EXIT_USAGE;
             break;
-        case 'h': fputs(cluster_usage, stdout); return CLI_EXIT_OK;
-        default: return cli_getopt_error("cluster", c, argv + 1);
+        case 't':
+            if (!rebalance)
+                return cli_usage_error(cmd, "option '--topic' applies to 'cluster "
+                                            "rebalance-leaders'");
+            if (!*optarg)
+                return cli_usage_error(cmd, "option '--topic' needs a topic name");
+            topics[n_topics++] = optarg;
+            topics[n_topics] = NULL;
+            break;
+        case 'h': fputs(rebalance ? rebalance_usage : cluster_usage, stdout); return CLI_EXIT_OK;
+        default: return cli_getopt_error(cmd, c, argv + 1);
         }
     }
     if (optind < argc - 1)
-        return cli_usage_error("cluster", "unexpected argument '%s'", argv[optind + 1]);
-    return status(cli);
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
+    return rebalance ? rebalance_leaders(cli, topics) : status(cli);
 }

@@ -195,6 +195,12 @@ int cli_report(const cli_t *cli, const char *what, rn_err_t err, const char *det
     case RN_ERR_MESSAGE_TOO_LARGE:
         hint = "raise the topic's max.message.bytes or send smaller records";
         break;
+    case RN_ERR_NOT_CONTROLLER:
+        hint = "no active controller answered; see 'runnel cluster status'";
+        break;
+    case RN_ERR_UNSUPPORTED_VERSION:
+        hint = "the broker is older than this runnel";
+        break;
     default:
         break;
     }

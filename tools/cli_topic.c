@@ -61,6 +61,9 @@ static const char describe_usage[] =
     "  Topic: T  PartitionCount: 6  ReplicationFactor: 1  Configs: retention.ms=…\n"
     "      Topic: T  Partition: 0  Leader: 1  Replicas: 1  Isr: 1  LogStartOffset: 0  "
     "LogEndOffset: 16678\n"
+    "Leader is the broker serving the partition (none while it has no leader), Replicas its\n"
+    "replica set (the first is the preferred leader), Isr the replicas in sync with the\n"
+    "leader. \"Offline: 2\" follows Isr when replicas sit on fenced or unregistered brokers.\n"
     "\n"
     "  -t, --topic NAME              the topic (or give NAME as the first argument)\n"
     "  -b, --brokers HOST:PORT[,…]   bootstrap brokers\n"
@@ -262,6 +265,10 @@ static void describe_one(const rn_topic_info_t *t)
         print_ids(p->replicas, p->replica_count);
         fputs("\tIsr: ", stdout);
         print_ids(p->isr, p->isr_count);
+        if (p->offline_count) {
+            fputs("\tOffline: ", stdout);
+            print_ids(p->offline_replicas, p->offline_count);
+        }
         printf("\tLogStartOffset: %lld\tLogEndOffset: %lld", (long long)p->log_start_offset,
                (long long)p->log_end_offset);
         if (p->err != RN_OK)

@@ -23,6 +23,7 @@ static const char usage[] =
     "  offsets -t TOPIC                   earliest and latest offset of each partition\n"
     "  top [-t TOPIC] [--processor H:P]   live rates, end offsets, processor lag and freshness\n"
     "  cluster status                     brokers, active controller, raft term (fenced?)\n"
+    "  cluster rebalance-leaders          move leadership back to preferred replicas\n"
     "\n"
     "Options:\n"
     "  -b, --brokers HOST:PORT[,…]  bootstrap brokers (default: $RUNNEL_BROKERS, then " CLI_DEFAULT_BROKERS ")\n"

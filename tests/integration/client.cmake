@@ -9,6 +9,7 @@ endfunction()
 runnel_client_unit_test(conf)
 runnel_client_unit_test(partitioner)
 runnel_client_unit_test(offline)
+runnel_client_unit_test(failover)
 
 # Integration tests: real runnel-broker processes (harness.h).
 if(TARGET runnel-broker)

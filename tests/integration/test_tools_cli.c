@@ -49,14 +49,6 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
-/* Asserts the exit status, printing the command's output when it differs. */
-#define EXPECT_STATUS(r, want, what)                                                         \
-    do {                                                                                     \
-        if ((r).status != (want))                                                            \
-            tt_dump(what, &(r));                                                             \
-        assert_int_equal((r).status, (want));                                                \
-    } while (0)
-
 static int group_setup(void **state)
 {
     (void)state;

@@ -31,6 +31,13 @@ tt_run_t tt_run(const char *bin_env, const char *in_path, ...) __attribute__((se
 void tt_run_free(tt_run_t *r);
 /* Prints the command's output when status differs (for a failing assertion). */
 void tt_dump(const char *what, const tt_run_t *r);
+/* In a cmocka test: asserts r's exit status, printing the command's output when it differs. */
+#define EXPECT_STATUS(r, want, what)                                                         \
+    do {                                                                                     \
+        if ((r).status != (want))                                                            \
+            tt_dump(what, &(r));                                                             \
+        assert_int_equal((r).status, (want));                                                \
+    } while (0)
 
 /* The whole file, NUL-terminated; *len may be NULL. abort()s on failure. */
 char *tt_slurp(const char *path, size_t *len);

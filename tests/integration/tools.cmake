@@ -21,5 +21,7 @@ runnel_integration_test(tools_bulk SOURCES test_tools_bulk.c
                         LIBS rn_tools_testutil rn_tools_json TIMEOUT 600)
 runnel_integration_test(tools_bench SOURCES test_tools_bench.c
                         LIBS rn_tools_testutil rn_tools_json TIMEOUT 300)
+runnel_integration_test(tools_cluster SOURCES test_tools_cluster.c
+                        LIBS rn_tools_testutil TIMEOUT 120)
 runnel_integration_test(tools_top SOURCES test_tools_top.c
                         LIBS rn_tools_testutil rn_promscrape rn_httpd TIMEOUT 120)

@@ -191,6 +191,8 @@ typedef struct rn_partition_info {
     int64_t log_start_offset;
     int64_t log_end_offset;
     int64_t high_watermark;
+    const int32_t *offline_replicas;  /* replicas on fenced or unregistered brokers */
+    size_t offline_count;
 } rn_partition_info_t;
 
 typedef struct rn_topic_info {
@@ -221,6 +223,11 @@ typedef struct rn_admin rn_admin_t;
 
 rn_err_t rn_admin_new(const rn_conf_t *conf, rn_admin_t **out, char *errbuf, size_t errlen);
 /*
+ * Creating and deleting topics and electing leaders go to the active controller (metadata's
+ * controller_id; on a single broker that broker). On NOT_CONTROLLER or a failed connection the
+ * call refreshes metadata, waits retry.backoff.ms and asks again, until timeout_ms.
+ *
+
  * Creates a topic; configs is NULL or a NULL-terminated array of "key=value" topic settings
  * (retention.ms, segment.bytes, flush.messages, …). The broker's message lands in errbuf.
  */
@@ -232,6 +239,34 @@ rn_err_t rn_admin_delete_topic(rn_admin_t *a, const char *name, int timeout_ms, 
 /* Brokers and topics (all when topic is NULL); free with rn_metadata_free. */
 rn_err_t rn_admin_describe(rn_admin_t *a, const char *topic, int timeout_ms, rn_metadata_t **out);
 void rn_metadata_free(rn_metadata_t *md);
+
+typedef struct rn_election_result {
+    const char *topic;
+    int32_t partition;
+    /* RN_OK: leadership moved; RN_ERR_ELECTION_NOT_NEEDED: it already was where asked;
+     * RN_ERR_PREFERRED_LEADER_NOT_AVAILABLE: the preferred replica is not in the ISR or is
+     * fenced; or another error for this partition. */
+    rn_err_t err;
+    int32_t leader;               /* the leader afterwards, -1 when none */
+} rn_election_result_t;
+
+typedef struct rn_election_results {
+    const rn_election_result_t *results;  /* sorted by topic, then partition */
+    size_t count;
+} rn_election_results_t;
+
+/*
+ * ElectLeaders on the active controller. preferred: move each partition's leadership to its
+ * preferred replica (the first of its replica list) where that one is in the ISR. topics is
+ * NULL or a NULL-terminated list of topic names (NULL or empty: every topic). RN_OK when the
+ * controller answered, with one result per partition in *out (free with
+ * rn_election_results_free); otherwise the request's error, the controller's message in errbuf
+ * and *out NULL.
+ */
+rn_err_t rn_admin_elect_leaders(rn_admin_t *a, bool preferred, const char *const *topics,
+                                int timeout_ms, rn_election_results_t **out, char *errbuf,
+                                size_t errlen);
+void rn_election_results_free(rn_election_results_t *r);
 /*
  * ListOffsets: ts RN_OFFSET_BEGINNING / RN_OFFSET_END for the earliest / latest offset, or a
  * timestamp in ms for the first offset at or after it (the latest offset when none).
