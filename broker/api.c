@@ -7,14 +7,16 @@
 
 #include "arena.h"
 #include "controller.h"
+#include "ctlops.h"
 #include "fetch.h"
 #include "image.h"
 #include "logging.h"
 #include "members.h"
 #include "produce.h"
+#include "repl.h"
 
 #define API_MIN RUNNEL__API_KEY__API_VERSIONS
-#define API_MAX RUNNEL__API_KEY__API_DESCRIBE_CLUSTER
+#define API_MAX RUNNEL__API_KEY__API_ALLOCATE_PRODUCER_IDS
 #define NAPIS (API_MAX - API_MIN + 1)
 
 /* Whether this broker serves api (at version 0): the cluster APIs need cluster mode. */
@@ -25,8 +27,13 @@ static bool served(const rn_api_ctx_t *ctx, int api)
     if (api == RUNNEL__API_KEY__API_DESCRIBE_CLUSTER)
         return true;
     if (api == RUNNEL__API_KEY__API_BROKER_REGISTRATION ||
-        api == RUNNEL__API_KEY__API_BROKER_HEARTBEAT)
+        api == RUNNEL__API_KEY__API_BROKER_HEARTBEAT ||
+        api == RUNNEL__API_KEY__API_OFFSET_FOR_LEADER_EPOCH ||
+        api == RUNNEL__API_KEY__API_ALTER_PARTITION ||
+        api == RUNNEL__API_KEY__API_ALLOCATE_PRODUCER_IDS)
         return ctx->ctl != NULL;
+    if (api == RUNNEL__API_KEY__API_ELECT_LEADERS)
+        return true;
     return false;
 }
 
@@ -145,8 +152,134 @@ static Runnel__TopicMetadata *topic_metadata(rn_api_ctx_t *ctx, rn_arena_t *a,
     return tm;
 }
 
+static bool in(const int32_t *ids, uint32_t n, int32_t id)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return true;
+    return false;
+}
+
+/* Cluster mode: one topic as the metadata image has it, with this broker's offsets where it
+ * holds a replica (the HW only means something on the leader). */
+static Runnel__TopicMetadata *cluster_topic_metadata(rn_api_ctx_t *ctx, rn_arena_t *a,
+                                                      const char *name)
+{
+    Runnel__TopicMetadata *tm = rn_arena_calloc(a, 1, sizeof *tm);
+    if (!tm)
+        return NULL;
+    runnel__topic_metadata__init(tm);
+    tm->name = rn_arena_strdup(a, name);
+    const rn_img_topic_t *t = rn_img_topic_by_name(ctx->img, name);
+    if (!t) {
+        tm->error = RUNNEL__ERROR_CODE__ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return tm;
+    }
+    rn_topic_t *local = rn_topics_find(ctx->topics, name);
+    uint32_t np = rn_img_topic_partitions(t);
+    tm->partitions = rn_arena_calloc(a, np, sizeof *tm->partitions);
+    if (!tm->partitions)
+        return NULL;
+    for (uint32_t i = 0; i < np; i++) {
+        const rn_img_partition_t *ps = rn_img_partition(t, i);
+        Runnel__PartitionMetadata *pm = rn_arena_calloc(a, 1, sizeof *pm);
+        int32_t *reps = rn_arena_calloc(a, ps->n_replicas + 1, sizeof *reps);
+        int32_t *isr = rn_arena_calloc(a, ps->n_isr + 1, sizeof *isr);
+        int32_t *off = rn_arena_calloc(a, ps->n_replicas + 1, sizeof *off);
+        if (!pm || !reps || !isr || !off)
+            return NULL;
+        runnel__partition_metadata__init(pm);
+        pm->partition = i;
+        pm->leader = ps->leader;
+        pm->leader_epoch = ps->leader_epoch;
+        if (ps->leader < 0)
+            pm->error = RUNNEL__ERROR_CODE__ERR_LEADER_NOT_AVAILABLE;
+        memcpy(reps, ps->replicas, ps->n_replicas * sizeof *reps);
+        memcpy(isr, ps->isr, ps->n_isr * sizeof *isr);
+        pm->replicas = reps;
+        pm->n_replicas = ps->n_replicas;
+        pm->isr = isr;
+        pm->n_isr = ps->n_isr;
+        pm->offline_replicas = off;
+        for (uint32_t j = 0; j < ps->n_replicas; j++) {
+            const rn_img_broker_t *b = rn_img_broker(ctx->img, ps->replicas[j]);
+            if (!b || b->fenced)
+                off[pm->n_offline_replicas++] = ps->replicas[j];
+        }
+        rn_part_t *part = local ? rn_topic_partition(local, i) : NULL;
+        pm->log_start_offset = pm->log_end_offset = pm->high_watermark = -1;
+        if (part && in(ps->replicas, ps->n_replicas, ctx->cfg->node_id)) {
+            rn_log_t *log = rn_part_log(part);
+            pm->log_start_offset = (int64_t)rn_log_start_offset(log);
+            pm->log_end_offset = (int64_t)rn_log_end_offset(log);
+            pm->high_watermark = (int64_t)rn_repl_hw(part);
+        }
+        tm->partitions[tm->n_partitions++] = pm;
+    }
+    struct cfg_list cl = {a, rn_arena_calloc(a, 32, sizeof(Runnel__ConfigEntry *)), 0};
+    if (cl.v && local) {
+        rn_log_config_each(rn_topic_config(local), add_config, &cl);
+    } else if (cl.v) {
+        rn_img_topic_config_each(t, add_config, &cl);
+    }
+    tm->configs = cl.v;
+    tm->n_configs = cl.n;
+    return tm;
+}
+
+static void cluster_metadata(rn_api_ctx_t *ctx, rn_resp_t *resp, const Runnel__MetadataRequest *req)
+{
+    rn_arena_t a = RN_ARENA_INIT;
+    Runnel__MetadataResponse body = RUNNEL__METADATA_RESPONSE__INIT;
+    body.controller_id = rn_ctl_controller_id(ctx->ctl);
+    body.cluster_id = rn_arena_strdup(&a, rn_img_cluster_id(ctx->img));
+    size_t nb = rn_img_broker_count(ctx->img);
+    body.brokers = rn_arena_calloc(&a, nb + 1, sizeof *body.brokers);
+    bool self_listed = false;
+    for (size_t i = 0; i < nb && body.brokers; i++) {
+        const rn_img_broker_t *b = rn_img_broker_at(ctx->img, i);
+        Runnel__BrokerInfo *bi = rn_arena_calloc(&a, 1, sizeof *bi);
+        if (b->fenced || !bi)
+            continue;
+        runnel__broker_info__init(bi);
+        bi->node_id = b->id;
+        bi->host = rn_arena_strdup(&a, b->host);
+        bi->port = b->port;
+        self_listed |= b->id == ctx->cfg->node_id;
+        body.brokers[body.n_brokers++] = bi;
+    }
+    Runnel__BrokerInfo *me = rn_arena_calloc(&a, 1, sizeof *me);
+    if (!self_listed && me && body.brokers) {
+        /* Not unfenced yet: clients may still bootstrap through this broker. */
+        runnel__broker_info__init(me);
+        me->node_id = ctx->cfg->node_id;
+        me->host = ctx->advertised_host;
+        me->port = ctx->advertised_port;
+        body.brokers[body.n_brokers++] = me;
+    }
+    size_t n = req->n_topics ? req->n_topics : rn_img_topic_count(ctx->img);
+    body.topics = rn_arena_calloc(&a, n + 1, sizeof *body.topics);
+    for (size_t i = 0; i < n && body.topics; i++) {
+        const char *name = req->n_topics ? req->topics[i]
+                                         : rn_img_topic_name(rn_img_topic_at(ctx->img, i));
+        Runnel__TopicMetadata *tm = cluster_topic_metadata(ctx, &a, name);
+        if (tm) {
+            rn_resp_note_error(resp, (rn_err_t)tm->error);
+            body.topics[body.n_topics++] = tm;
+        }
+    }
+    Runnel__Response r = RUNNEL__RESPONSE__INIT;
+    r.body_case = RUNNEL__RESPONSE__BODY_METADATA;
+    r.metadata = &body;
+    send_body(resp, &r, &a);
+}
+
 static void api_metadata(rn_api_ctx_t *ctx, rn_resp_t *resp, const Runnel__MetadataRequest *req)
 {
+    if (ctx->ctl) {
+        cluster_metadata(ctx, resp, req);
+        return;
+    }
     rn_arena_t a = RN_ARENA_INIT;
     Runnel__BrokerInfo broker = RUNNEL__BROKER_INFO__INIT, *brokers[1] = {&broker};
     broker.node_id = ctx->cfg->node_id;
@@ -287,8 +420,14 @@ static void list_one(rn_api_ctx_t *ctx, const char *topic_name, Runnel__ListOffs
         return;
     }
     rn_log_t *log = rn_part_log(part);
+    char why[160];
+    rn_err_t lerr = rn_repl_produce_check(part, 1, why, sizeof why); /* served by the leader */
+    if (lerr != RN_OK) {
+        res->error = (Runnel__ErrorCode)lerr;
+        return;
+    }
     if (lp->timestamp == -1) {
-        res->offset = (int64_t)rn_log_end_offset(log);
+        res->offset = (int64_t)rn_repl_hw(part); /* consumers see up to the high watermark */
     } else if (lp->timestamp == -2) {
         res->offset = (int64_t)rn_log_start_offset(log);
     } else if (lp->timestamp < 0) {
@@ -421,6 +560,7 @@ static void api_describe_cluster(rn_api_ctx_t *ctx, rn_resp_t *resp)
         body.raft_commit_index = st.commit_index;
         body.raft_last_applied = st.last_applied;
         body.alive_known = rn_ctl_is_active(ctx->ctl);
+        rn_repl_counts(ctx->img, &body.under_replicated_partitions, &body.offline_partitions);
         size_t n = rn_img_broker_count(ctx->img);
         body.brokers = rn_arena_calloc(&a, n ? n : 1, sizeof *body.brokers);
         for (size_t i = 0; i < n && body.brokers; i++) {
@@ -437,6 +577,43 @@ static void api_describe_cluster(rn_api_ctx_t *ctx, rn_resp_t *resp)
     Runnel__Response r = RUNNEL__RESPONSE__INIT;
     r.body_case = RUNNEL__RESPONSE__BODY_DESCRIBE_CLUSTER;
     r.describe_cluster = &body;
+    send_body(resp, &r, &a);
+}
+
+/* A single node: every partition is led by its only (preferred) replica already. */
+static void api_elect_leaders(rn_api_ctx_t *ctx, rn_resp_t *resp,
+                              const Runnel__ElectLeadersRequest *req)
+{
+    if (ctx->ctl) {
+        rn_cops_elect_leaders(ctx->cops, resp, req);
+        return;
+    }
+    rn_arena_t a = RN_ARENA_INIT;
+    Runnel__ElectLeadersResponse body = RUNNEL__ELECT_LEADERS_RESPONSE__INIT;
+    size_t n = 0;
+    for (size_t i = 0; i < rn_topics_count(ctx->topics); i++)
+        n += rn_topic_partition_count(rn_topics_at(ctx->topics, i));
+    body.results = rn_arena_calloc(&a, n + 1, sizeof *body.results);
+    for (size_t i = 0; i < rn_topics_count(ctx->topics) && body.results; i++) {
+        rn_topic_t *t = rn_topics_at(ctx->topics, i);
+        bool want = req->n_topics == 0;
+        for (size_t k = 0; k < req->n_topics; k++)
+            want |= strcmp(req->topics[k], rn_topic_name(t)) == 0;
+        for (uint32_t p = 0; want && p < rn_topic_partition_count(t); p++) {
+            Runnel__ElectLeadersPartitionResult *res = rn_arena_calloc(&a, 1, sizeof *res);
+            if (!res)
+                break;
+            runnel__elect_leaders_partition_result__init(res);
+            res->topic = rn_arena_strdup(&a, rn_topic_name(t));
+            res->partition = p;
+            res->error = RUNNEL__ERROR_CODE__ERR_ELECTION_NOT_NEEDED;
+            res->leader = ctx->cfg->node_id;
+            body.results[body.n_results++] = res;
+        }
+    }
+    Runnel__Response r = RUNNEL__RESPONSE__INIT;
+    r.body_case = RUNNEL__RESPONSE__BODY_ELECT_LEADERS;
+    r.elect_leaders = &body;
     send_body(resp, &r, &a);
 }
 
@@ -472,16 +649,33 @@ void rn_api_dispatch(void *vctx, rn_resp_t *resp, Runnel__Request *req)
         rn_api_send_error(resp, RN_ERR_INVALID_REQUEST, msg);
         return;
     }
+    bool admin = api == RUNNEL__API_KEY__API_CREATE_TOPICS ||
+                 api == RUNNEL__API_KEY__API_DELETE_TOPICS || api == RUNNEL__API_KEY__API_ELECT_LEADERS;
+    if (admin && ctx->ctl && rn_cops_forward(ctx->cops, resp, req))
+        return;
     switch (req->header->api) {
     case RUNNEL__API_KEY__API_VERSIONS: api_versions(ctx, resp, RN_OK); break;
     case RUNNEL__API_KEY__API_METADATA: api_metadata(ctx, resp, req->metadata); break;
-    case RUNNEL__API_KEY__API_CREATE_TOPICS: api_create_topics(ctx, resp, req->create_topics); break;
-    case RUNNEL__API_KEY__API_DELETE_TOPICS: api_delete_topics(ctx, resp, req->delete_topics); break;
+    case RUNNEL__API_KEY__API_CREATE_TOPICS:
+        if (ctx->ctl)
+            rn_cops_create_topics(ctx->cops, resp, req->create_topics);
+        else
+            api_create_topics(ctx, resp, req->create_topics);
+        break;
+    case RUNNEL__API_KEY__API_DELETE_TOPICS:
+        if (ctx->ctl)
+            rn_cops_delete_topics(ctx->cops, resp, req->delete_topics);
+        else
+            api_delete_topics(ctx, resp, req->delete_topics);
+        break;
     case RUNNEL__API_KEY__API_PRODUCE: rn_produce_handle(ctx, resp, req->produce); break;
     case RUNNEL__API_KEY__API_FETCH: rn_fetch_handle(ctx->fetch, resp, req->fetch); break;
     case RUNNEL__API_KEY__API_LIST_OFFSETS: api_list_offsets(ctx, resp, req->list_offsets); break;
     case RUNNEL__API_KEY__API_INIT_PRODUCER_ID:
-        api_init_producer_id(ctx, resp, req->init_producer_id);
+        if (ctx->ctl)
+            rn_cops_init_producer_id(ctx->cops, resp, req->init_producer_id);
+        else
+            api_init_producer_id(ctx, resp, req->init_producer_id);
         break;
     case RUNNEL__API_KEY__API_BROKER_REGISTRATION:
         rn_mem_handle_registration(ctx->mem, resp, req->broker_registration);
@@ -490,6 +684,16 @@ void rn_api_dispatch(void *vctx, rn_resp_t *resp, Runnel__Request *req)
         rn_mem_handle_heartbeat(ctx->mem, resp, req->broker_heartbeat);
         break;
     case RUNNEL__API_KEY__API_DESCRIBE_CLUSTER: api_describe_cluster(ctx, resp); break;
+    case RUNNEL__API_KEY__API_OFFSET_FOR_LEADER_EPOCH:
+        rn_repl_handle_offset_for_epoch(ctx->repl, resp, req->offset_for_leader_epoch);
+        break;
+    case RUNNEL__API_KEY__API_ALTER_PARTITION:
+        rn_cops_alter_partition(ctx->cops, resp, req->alter_partition);
+        break;
+    case RUNNEL__API_KEY__API_ELECT_LEADERS: api_elect_leaders(ctx, resp, req->elect_leaders); break;
+    case RUNNEL__API_KEY__API_ALLOCATE_PRODUCER_IDS:
+        rn_cops_allocate_pids(ctx->cops, resp, req->allocate_producer_ids);
+        break;
     default: rn_api_send_error(resp, RN_ERR_UNSUPPORTED_VERSION, "unknown API"); break;
     }
 }

@@ -24,6 +24,8 @@ typedef struct rn_fetch rn_fetch_t;
 typedef struct rn_ctl rn_ctl_t;
 typedef struct rn_img rn_img_t;
 typedef struct rn_mem rn_mem_t;
+typedef struct rn_repl rn_repl_t;
+typedef struct rn_cops rn_cops_t;
 
 /* What request handlers work with; owned by the broker (broker.c). */
 typedef struct rn_api_ctx {
@@ -35,6 +37,8 @@ typedef struct rn_api_ctx {
     rn_ctl_t *ctl;             /* cluster mode: the controller quorum member; NULL otherwise */
     rn_img_t *img;             /* cluster mode: the metadata image */
     rn_mem_t *mem;             /* cluster mode: registration, heartbeats, sessions */
+    rn_repl_t *repl;           /* cluster mode: partition replication */
+    rn_cops_t *cops;           /* cluster mode: the controller's admin decisions */
     char advertised_host[256];
     uint16_t advertised_port;
 } rn_api_ctx_t;

@@ -15,6 +15,7 @@
 #include "bmetrics.h"
 #include "clock.h"
 #include "controller.h"
+#include "ctlops.h"
 #include "fetch.h"
 #include "fsutil.h"
 #include "httpd.h"
@@ -25,6 +26,7 @@
 #include "net/server.h"
 #include "partition.h"
 #include "pids.h"
+#include "repl.h"
 #include "topics.h"
 
 #define FLUSH_TICK_MAX_MS 1000
@@ -48,6 +50,10 @@ typedef struct broker {
     rn_img_t *img;             /* cluster mode: the metadata image, the log's state machine */
     rn_img_result_t img_result;
     rn_mem_t *mem;             /* cluster mode: registration, heartbeats, fencing */
+    rn_repl_t *repl;           /* cluster mode: partition replication and the publisher */
+    rn_cops_t *cops;           /* cluster mode: the active controller's admin decisions */
+    uv_check_t publish_check;  /* cluster mode: image deltas to partitions after each turn */
+    bool publish_started;
     bool cluster_id_known;     /* the image's cluster id was logged */
     bool cluster_record_pending;
     bool ctl_stopping, ctl_stopped;
@@ -122,6 +128,11 @@ static void close_handle(uv_handle_t *h)
 /* Everything in flight is done: close the remaining handles so uv_run returns. */
 static void close_all_handles(broker_t *b)
 {
+    rn_repl_stop(b->repl);
+    rn_cops_stop(b->cops);
+    if (b->publish_started)
+        close_handle((uv_handle_t *)&b->publish_check);
+    b->publish_started = false;
     rn_mem_stop(b->mem);
     rn_fetch_free(b->fetch);
     b->fetch = NULL;
@@ -192,6 +203,8 @@ static void begin_shutdown(broker_t *b, int signum)
             "flight)", strsignal(signum));
     rn_fetch_answer_all(b->fetch);
     rn_srv_drain(b->srv);
+    rn_repl_stop(b->repl);
+    rn_cops_stop(b->cops);
     rn_mem_stop(b->mem);
     stop_controller(b);
     uv_timer_stop(&b->retention_timer);
@@ -426,6 +439,7 @@ static void on_ctl_active(void *ctx, bool active)
     broker_t *b = ctx;
     if (b->mem)
         rn_mem_set_active(b->mem, active);
+    rn_cops_set_active(b->cops, active);
     if (!active || rn_img_cluster_id(b->img)[0] || b->cluster_record_pending)
         return;
     char id[23];
@@ -481,6 +495,13 @@ static int start_controller(broker_t *b)
     return 0;
 }
 
+/* After each loop turn: what the metadata log changed reaches the partitions. */
+static void on_publish(uv_check_t *h)
+{
+    broker_t *b = h->data;
+    rn_repl_publish(b->repl);
+}
+
 /* Cluster mode, once the listener is up (the registration carries its address). */
 static int start_members(broker_t *b)
 {
@@ -501,8 +522,47 @@ static int start_members(broker_t *b)
         RN_ERROR("broker", "out of memory");
         return -1;
     }
-    if (rn_ctl_is_active(b->ctl))
+    rn_repl_opts_t ro = {
+        .loop = &b->loop,
+        .topics = b->topics,
+        .img = b->img,
+        .mem = b->mem,
+        .node_id = cfg->node_id,
+        .max_frame = cfg->max_frame_bytes,
+        .lag_time_max_ms = cfg->replica_lag_time_max_ms,
+        .fetch_wait_max_ms = cfg->replica_fetch_wait_max_ms,
+        .fetch_max_bytes = cfg->replica_fetch_max_bytes,
+        .fetch_backoff_ms = cfg->replica_fetch_backoff_ms,
+        .num_partitions = cfg->num_partitions,
+    };
+    rn_cops_opts_t co = {
+        .loop = &b->loop,
+        .ctl = b->ctl,
+        .img = b->img,
+        .mem = b->mem,
+        .topics = b->topics,
+        .node_id = cfg->node_id,
+        .num_partitions = cfg->num_partitions,
+        .default_rf = cfg->default_replication_factor,
+        .auto_rebalance = cfg->auto_leader_rebalance != 0,
+        .unclean_default = cfg->topic_defaults.unclean_leader_election != 0,
+        .rebalance_interval_ms = cfg->leader_imbalance_check_interval_s * 1000,
+    };
+    if (!(b->repl = b->api.repl = rn_repl_new(&ro)) ||
+        !(b->cops = b->api.cops = rn_cops_new(&co))) {
+        RN_ERROR("broker", "out of memory");
+        return -1;
+    }
+    rn_repl_set_fetch(b->repl, b->fetch);
+    uv_check_init(&b->loop, &b->publish_check);
+    b->publish_check.data = b;
+    uv_check_start(&b->publish_check, on_publish);
+    b->publish_started = true;
+    rn_repl_publish(b->repl);
+    if (rn_ctl_is_active(b->ctl)) {
         rn_mem_set_active(b->mem, true);
+        rn_cops_set_active(b->cops, true);
+    }
     return 0;
 }
 
@@ -635,6 +695,8 @@ int rn_broker_run(const rn_bcfg_t *cfg)
     if (b->metrics_listening_path[0])
         unlink(b->metrics_listening_path);
     uv_run(&b->loop, UV_RUN_NOWAIT);
+    rn_repl_free(b->repl);
+    rn_cops_free(b->cops);
     rn_mem_free(b->mem);
     rn_ctl_free(b->ctl);
     if (b->img)

@@ -16,6 +16,7 @@ enum kind {
     K_I32,
     K_U32,
     K_I64,
+    K_BOOL,  /* uint32_t member: "true" 1, "false" 0 */
     K_TOPIC, /* default of a per-topic setting: parsed by rn_log_config_set */
 };
 
@@ -67,6 +68,14 @@ static const struct key keys[] = {
      "default index.interval.bytes: bytes between offset-index entries"},
     {"message.max.bytes", K_TOPIC, 0, "max.message.bytes", 0, 0, "1048588",
      "default max.message.bytes: largest record batch a produce may carry"},
+    {"min.insync.replicas", K_TOPIC, 0, "min.insync.replicas", 0, 0, "1",
+     "default min.insync.replicas (cluster mode): an acks=all produce is refused with "
+     "NOT_ENOUGH_REPLICAS while the partition's ISR has fewer members"},
+    {"unclean.leader.election.enable", K_TOPIC, 0, "unclean.leader.election.enable", 0, 0,
+     "false",
+     "default unclean.leader.election.enable (cluster mode): when no ISR member is left, elect "
+     "another replica anyway (records only the ISR had are lost); the active controller writes "
+     "it into each topic it creates"},
     {"log.retention.check.interval.ms", K_I64, M(retention_check_interval_ms), NULL, 10,
      INT64_MAX, "300000",
      "how often retention (and segment.ms rolling) runs over every partition"},
@@ -112,6 +121,25 @@ static const struct key keys[] = {
      "1500",
      "cluster mode: the active controller fences a broker whose last heartbeat is this old "
      "(Kafka's 9000 is tuned for WANs; see docs/cluster.md §8)"},
+    {"replica.lag.time.max.ms", K_I64, M(replica_lag_time_max_ms), NULL, 10, INT64_MAX, "30000",
+     "cluster mode: a follower whose fetches have not reached the leader's log end for this "
+     "long leaves the ISR"},
+    {"replica.fetch.wait.max.ms", K_U32, M(replica_fetch_wait_max_ms), NULL, 0, 600000, "500",
+     "cluster mode: how long a follower's fetch waits at the leader for new records"},
+    {"replica.fetch.max.bytes", K_U32, M(replica_fetch_max_bytes), NULL, 1024, 1u << 30,
+     "1048576",
+     "cluster mode: bytes a follower asks for per partition in one fetch (a larger first batch "
+     "still comes whole)"},
+    {"replica.fetch.backoff.ms", K_U32, M(replica_fetch_backoff_ms), NULL, 1, 600000, "100",
+     "cluster mode: a follower's pause after a fetch error"},
+    {"default.replication.factor", K_U32, M(default_replication_factor), NULL, 1, 16, "1",
+     "cluster mode: replicas of each partition when CreateTopics asks for replication factor 0"},
+    {"auto.leader.rebalance.enable", K_BOOL, M(auto_leader_rebalance), NULL, 0, 1, "true",
+     "cluster mode: the active controller moves leadership back to each partition's preferred "
+     "replica (the first) when it is in the ISR, every leader.imbalance.check.interval.seconds"},
+    {"leader.imbalance.check.interval.seconds", K_I64, M(leader_imbalance_check_interval_s),
+     NULL, 1, 86400, "300",
+     "cluster mode: how often the automatic preferred-leader rebalance runs"},
     {"metadata.log.snapshot.threshold", K_U32, M(metadata_snapshot_threshold), NULL, 2,
      UINT32_MAX, "1024",
      "snapshot the metadata image after this many new log entries (the 128 newest entries "
@@ -147,6 +175,13 @@ void rn_bcfg_init(rn_bcfg_t *cfg)
     cfg->metadata_snapshot_threshold = 1024;
     cfg->broker_heartbeat_ms = 250;
     cfg->broker_session_timeout_ms = 1500;
+    cfg->replica_lag_time_max_ms = 30000;
+    cfg->replica_fetch_wait_max_ms = 500;
+    cfg->replica_fetch_max_bytes = 1u << 20;
+    cfg->replica_fetch_backoff_ms = 100;
+    cfg->default_replication_factor = 1;
+    cfg->auto_leader_rebalance = 1;
+    cfg->leader_imbalance_check_interval_s = 300;
 }
 
 bool rn_bcfg_cluster_mode(const rn_bcfg_t *cfg)
@@ -240,6 +275,13 @@ rn_err_t rn_bcfg_set(rn_bcfg_t *cfg, const char *name, const char *value, char *
         if ((err = parse_int(k, value, &v, errbuf, errlen)) != RN_OK)
             return err;
         *(int64_t *)(void *)member = v;
+        return RN_OK;
+    case K_BOOL:
+        if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
+            snprintf(errbuf, errlen, "bad value '%s' for %s: expected true or false", value, name);
+            return RN_ERR_BAD_CONFIG;
+        }
+        *(uint32_t *)(void *)member = value[0] == 't';
         return RN_OK;
     }
     return RN_ERR_INVALID_ARG;

@@ -45,6 +45,13 @@ typedef struct rn_bcfg {
     uint32_t metadata_snapshot_threshold;
     uint32_t broker_heartbeat_ms;    /* broker.heartbeat.interval.ms */
     uint32_t broker_session_timeout_ms; /* broker.session.timeout.ms */
+    int64_t replica_lag_time_max_ms; /* replica.lag.time.max.ms */
+    uint32_t replica_fetch_wait_max_ms; /* replica.fetch.wait.max.ms */
+    uint32_t replica_fetch_max_bytes; /* replica.fetch.max.bytes */
+    uint32_t replica_fetch_backoff_ms; /* replica.fetch.backoff.ms */
+    uint32_t default_replication_factor; /* default.replication.factor */
+    uint32_t auto_leader_rebalance;  /* auto.leader.rebalance.enable (0/1) */
+    int64_t leader_imbalance_check_interval_s; /* leader.imbalance.check.interval.seconds */
 } rn_bcfg_t;
 
 /* Fills every key with its default; data_dir, listen and metrics_listen stay NULL. */

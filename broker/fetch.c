@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "frame.h"
 #include "logging.h"
+#include "repl.h"
 #include "varint.h"
 
 #define DEFAULT_MAX_BYTES (50u << 20)
@@ -78,8 +79,9 @@ static void release(struct fresult *res)
     memset(res, 0, sizeof *res);
 }
 
-static void read_partition(rn_fetch_t *f, const char *topic_name, const Runnel__FetchPartition *rp,
-                           struct fpart *fp, size_t *budget, struct fresult *res)
+static void read_partition(rn_fetch_t *f, int32_t replica_id, const char *topic_name,
+                           const Runnel__FetchPartition *rp, struct fpart *fp, size_t *budget,
+                           struct fresult *res)
 {
     fp->partition = rp->partition;
     fp->high_watermark = fp->log_start_offset = fp->log_end_offset = -1;
@@ -90,17 +92,22 @@ static void read_partition(rn_fetch_t *f, const char *topic_name, const Runnel__
         res->has_error = true;
         return;
     }
-    if (rp->current_leader_epoch > 0) {
-        fp->err = RN_ERR_UNKNOWN_LEADER_EPOCH; /* the leader epoch is 0 on a single node */
+    /* Who may read what: consumers below the high watermark, followers to the log end. */
+    uint64_t limit, hwm;
+    rn_err_t rerr = rn_repl_read_limit(part, replica_id, rp->current_leader_epoch,
+                                       rp->fetch_offset, &limit, &hwm);
+    if (rerr != RN_OK) {
+        fp->err = rerr;
         res->has_error = true;
         return;
     }
     fp->stats = rn_topic_stats(topic);
     rn_log_t *log = rn_part_log(part);
-    uint64_t hw = rn_log_end_offset(log);
-    fp->high_watermark = fp->log_end_offset = (int64_t)hw;
+    uint64_t hw = limit;
+    fp->high_watermark = (int64_t)hwm;
+    fp->log_end_offset = (int64_t)rn_log_end_offset(log);
     fp->log_start_offset = (int64_t)rn_log_start_offset(log);
-    if (rp->fetch_offset < fp->log_start_offset || rp->fetch_offset > fp->high_watermark) {
+    if (rp->fetch_offset < fp->log_start_offset || rp->fetch_offset > fp->log_end_offset) {
         fp->err = RN_ERR_OFFSET_OUT_OF_RANGE;
         res->has_error = true;
         return;
@@ -152,7 +159,8 @@ static bool evaluate(rn_fetch_t *f, const Runnel__FetchRequest *req, struct fres
             return false;
         }
         for (size_t j = 0; j < rt->n_partitions; j++)
-            read_partition(f, rt->name, rt->partitions[j], &ft->parts[ft->n++], &budget, res);
+            read_partition(f, req->replica_id, rt->name, rt->partitions[j], &ft->parts[ft->n++],
+                           &budget, res);
     }
     return true;
 }
@@ -382,7 +390,9 @@ static bool worth_a_look(rn_fetch_t *f, const Runnel__FetchRequest *req)
         for (size_t j = 0; j < req->topics[i]->n_partitions; j++) {
             const Runnel__FetchPartition *rp = req->topics[i]->partitions[j];
             rn_part_t *part = topic ? rn_topic_partition(topic, rp->partition) : NULL;
-            if (!part || (uint64_t)rp->fetch_offset < rn_log_end_offset(rn_part_log(part)))
+            /* Cluster mode: a high watermark or a role may have moved; look again. */
+            if (!part || rn_part_repl(part) ||
+                (uint64_t)rp->fetch_offset < rn_log_end_offset(rn_part_log(part)))
                 return true;
         }
     }

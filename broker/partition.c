@@ -40,7 +40,29 @@ struct rn_part {
     struct waiter *waiters;
     struct waiter **waiters_tail;
     bool doomed;              /* deleted while a sync ran: remove when it ends */
+    uint32_t leader_epoch;    /* stamped into appended batches (0 on a single node) */
+    void *repl;               /* cluster mode: the replication state (cluster/repl.h) */
 };
+
+void rn_part_set_leader_epoch(rn_part_t *p, uint32_t epoch)
+{
+    p->leader_epoch = epoch;
+}
+
+uint32_t rn_part_leader_epoch(const rn_part_t *p)
+{
+    return p->leader_epoch;
+}
+
+void rn_part_set_repl(rn_part_t *p, void *repl)
+{
+    p->repl = repl;
+}
+
+void *rn_part_repl(const rn_part_t *p)
+{
+    return p->repl;
+}
 
 rn_err_t rn_part_wire_err(rn_err_t err)
 {
@@ -417,7 +439,7 @@ static bool validate_all(rn_part_t *p, const uint8_t *data, size_t len, rn_batch
 static rn_err_t append_run(rn_part_t *p, uint8_t *data, size_t len, const rn_batch_header_t *hs,
                            size_t n, rn_log_append_info_t *info)
 {
-    rn_err_t err = rn_log_append(p->log, data, len, 0, info);
+    rn_err_t err = rn_log_append(p->log, data, len, p->leader_epoch, info);
     if (err != RN_OK)
         return err;
     int64_t now = rn_clock_wall_ms(rn_clock_system());
@@ -520,6 +542,66 @@ out:
         free(hs);
     if (v != small_v)
         free(v);
+}
+
+/* ------------------------------------------------------------------ replicas ---- */
+
+/* Records every batch in [data, data + len) (already in the log) in the producer state. */
+static void record_batches(rn_part_t *p, const uint8_t *data, size_t len)
+{
+    int64_t now = rn_clock_wall_ms(rn_clock_system());
+    for (size_t pos = 0; len - pos >= RN_BATCH_HEADER_SIZE;) {
+        rn_batch_header_t h;
+        if (rn_batch_parse_header(data + pos, len - pos, &h) != RN_OK)
+            break;
+        if (rn_pstate_update(p->pstate, &h, now) != RN_OK)
+            RN_WARN("partition", "%s: out of memory recording producer %" PRId64, p->dir,
+                    h.producer_id);
+        pos += rn_batch_total_size(&h);
+    }
+}
+
+rn_err_t rn_part_append_replica(rn_part_t *p, const uint8_t *data, size_t len,
+                                uint64_t *durable_target)
+{
+    *durable_target = 0;
+    uint32_t segs = rn_log_segment_count(p->log);
+    rn_log_append_info_t info = {0};
+    rn_err_t err = rn_log_append_replica(p->log, data, len, &info);
+    if (err != RN_OK)
+        return err;
+    record_batches(p, data, len);
+    p->unflushed += info.record_count;
+    uint64_t end = rn_log_end_offset(p->log);
+    if (p->unflushed >= rn_log_config(p->log)->flush_messages) {
+        *durable_target = end;
+        sync_start(p);
+    }
+    if (rn_log_segment_count(p->log) > segs && rn_pstate_save(p->pstate, p->dir, end) != RN_OK)
+        RN_WARN("partition", "%s: cannot write producer-state snapshot at %" PRIu64 ": %s",
+                p->dir, end, strerror(errno));
+    return RN_OK;
+}
+
+rn_err_t rn_part_truncate(rn_part_t *p, uint64_t offset)
+{
+    if (offset >= rn_log_end_offset(p->log))
+        return RN_OK;
+    if (p->sync)
+        return RN_ERR_AGAIN;
+    uint64_t before = rn_log_end_offset(p->log);
+    rn_err_t err = rn_log_truncate(p->log, offset);
+    if (err != RN_OK && rn_log_end_offset(p->log) == before)
+        return err;
+    rn_pstate_t *fresh = rn_pstate_new();
+    if (!fresh)
+        return RN_ERR_NOMEM;
+    rn_pstate_free(p->pstate);
+    p->pstate = fresh;
+    rn_err_t perr = rebuild_pstate(p);
+    RN_INFO("partition", "%s: truncated from %" PRIu64 " to %" PRIu64 " (records the leader "
+            "does not have)", p->dir, before, rn_log_end_offset(p->log));
+    return perr != RN_OK ? perr : err;
 }
 
 /* --------------------------------------------------------------- maintenance ---- */

@@ -107,6 +107,30 @@ typedef struct rn_part_retention {
  * NULL) says what retention removed. */
 void rn_part_maintain(rn_part_t *p, int64_t producer_idle_ms, rn_part_retention_t *deleted);
 
+/* ---- cluster mode (docs/cluster.md §5) ---- */
+
+/* The leader epoch rn_part_append stamps into batches (becomeLeader sets it; 0 by default). */
+void rn_part_set_leader_epoch(rn_part_t *p, uint32_t epoch);
+uint32_t rn_part_leader_epoch(const rn_part_t *p);
+/* One opaque pointer for the replication layer (cluster/repl.h); NULL on a single node. */
+void rn_part_set_repl(rn_part_t *p, void *repl);
+void *rn_part_repl(const rn_part_t *p);
+
+/*
+ * A follower's append of whole batches fetched from the leader (rn_log_append_replica: the
+ * leader's offsets and epochs kept), recorded in the producer state so a producer's retry is
+ * recognised after a failover. *durable_target > 0 when flush.messages started a sync.
+ * RN_ERR_STATE when the first batch does not start at the log end; the log's other errors.
+ */
+rn_err_t rn_part_append_replica(rn_part_t *p, const uint8_t *data, size_t len,
+                                uint64_t *durable_target);
+/*
+ * Drops every batch at or above offset (whole batches; the epoch cache with them) and rebuilds
+ * the producer state for the new end. RN_ERR_AGAIN while a sync runs (try again after it);
+ * the log's errors otherwise. An offset at or past the end changes nothing.
+ */
+rn_err_t rn_part_truncate(rn_part_t *p, uint64_t offset);
+
 /* Maps a storage error to what the wire carries (STORAGE_ERROR for I/O, space, state). */
 rn_err_t rn_part_wire_err(rn_err_t err);
 

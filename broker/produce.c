@@ -9,6 +9,7 @@
 #include "bmetrics.h"
 #include "fetch.h"
 #include "logging.h"
+#include "repl.h"
 
 /* A produce whose response waits for syncs. */
 struct produce {
@@ -54,13 +55,34 @@ static void on_durable(void *arg, rn_err_t err)
         finish(w->p);
 }
 
+/* acks=all: the high watermark passed the batch (or it never will here). */
+static void on_replicated(void *arg, rn_err_t err)
+{
+    struct pwait *w = arg;
+    if (err != RN_OK && w->res->error == 0) {
+        if (w->p->resp)
+            rn_resp_note_error(w->p->resp, err);
+        w->res->error = (Runnel__ErrorCode)err;
+        w->res->error_message =
+            (char *)(err == RN_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                         ? "appended, but the ISR shrank below min.insync.replicas; retry"
+                     : err == RN_ERR_REQUEST_TIMED_OUT
+                         ? "not replicated to the whole ISR within timeout_ms; retry"
+                         : "leadership moved before the ISR had the batch; retry on the new "
+                           "leader");
+        w->res->base_offset = -1;
+    }
+    if (--w->p->pending == 0)
+        finish(w->p);
+}
+
 static void on_cancel(void *arg)
 {
     struct produce *p = arg;
     p->resp = NULL;
 }
 
-static void produce_partition(struct produce *p, int32_t acks,
+static void produce_partition(struct produce *p, int32_t acks, uint32_t timeout_ms,
                               rn_topic_t *topic, const char *topic_name,
                               Runnel__ProducePartition *pp, Runnel__ProducePartitionResult *res,
                               bool *appended)
@@ -77,6 +99,13 @@ static void produce_partition(struct produce *p, int32_t acks,
         return;
     }
     rn_part_result_t pr;
+    rn_err_t cerr = rn_repl_produce_check(part, acks, pr.msg, sizeof pr.msg);
+    if (cerr != RN_OK) {
+        rn_resp_note_error(p->resp, cerr);
+        res->error = (Runnel__ErrorCode)cerr;
+        res->error_message = rn_arena_strdup(&p->arena, pr.msg);
+        return;
+    }
     rn_part_append(part, pp->records.data, pp->records.len, &pr);
     res->log_start_offset = (int64_t)rn_log_start_offset(rn_part_log(part));
     rn_bm_produced(rn_topic_stats(topic), &pr);
@@ -94,6 +123,26 @@ static void produce_partition(struct produce *p, int32_t acks,
                  topic_name, pp->partition, pr.base_offset);
     if (pr.records)
         *appended = true;
+    if (acks == -1 && rn_part_repl(part)) {
+        struct pwait *rw = rn_arena_calloc(&p->arena, 1, sizeof *rw);
+        bool rwaiting = false;
+        rn_err_t rerr = RN_ERR_NOMEM;
+        if (rw) {
+            rw->p = p;
+            rw->res = res;
+            rerr = rn_repl_wait_hw(part, rn_log_end_offset(rn_part_log(part)), timeout_ms,
+                                   on_replicated, rw, &rwaiting);
+        }
+        if (rerr != RN_OK) {
+            rn_resp_note_error(p->resp, RN_ERR_UNKNOWN_SERVER_ERROR);
+            res->error = RUNNEL__ERROR_CODE__ERR_UNKNOWN_SERVER_ERROR;
+            res->error_message = (char *)"broker out of memory";
+            res->base_offset = -1;
+            return;
+        }
+        if (rwaiting)
+            p->pending++;
+    }
     if (!pr.durable_target || acks == 0)
         return;
     struct pwait *w = rn_arena_calloc(&p->arena, 1, sizeof *w);
@@ -145,7 +194,8 @@ void rn_produce_handle(rn_api_ctx_t *ctx, rn_resp_t *resp, Runnel__ProduceReques
             if (!res)
                 break;
             runnel__produce_partition_result__init(res);
-            produce_partition(p, acks, topic, pt->name, pt->partitions[j], res, &appended);
+            produce_partition(p, acks, req->timeout_ms, topic, pt->name, pt->partitions[j], res,
+                              &appended);
             tr->partitions[tr->n_partitions++] = res;
         }
         p->body.topics[p->body.n_topics++] = tr;

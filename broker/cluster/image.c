@@ -156,6 +156,7 @@ static rn_err_t apply_register(rn_img_t *img, const Runnel__Meta__RegisterBroker
         img_broker_free(b);
         return RN_ERR_NOMEM;
     }
+    bool was_serving = found && !img->brokers[i]->fenced;
     if (found) {
         img_broker_free(img->brokers[i]);
     } else {
@@ -164,7 +165,8 @@ static rn_err_t apply_register(rn_img_t *img, const Runnel__Meta__RegisterBroker
     }
     img->brokers[i] = b;
     img_pend_broker(&img->pend, b->id);
-    return RN_OK;
+    /* A new incarnation starts fenced: the old one's partitions move as on a fence. */
+    return was_serving ? img_elect_after_fencing(img, b->id, true) : RN_OK;
 }
 
 /* The broker a fence/unfence/unregister/producer-ids record names, or NULL with a rejection:
@@ -200,7 +202,7 @@ static rn_err_t apply_fenced(rn_img_t *img, int32_t id, uint64_t epoch, bool fen
         return RN_ERR_NOMEM;
     b->fenced = fenced;
     img_pend_broker(&img->pend, id);
-    return RN_OK;
+    return img_elect_after_fencing(img, id, fenced);
 }
 
 static rn_err_t apply_unregister(rn_img_t *img, const Runnel__Meta__UnregisterBrokerRecord *u,

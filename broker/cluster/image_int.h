@@ -106,6 +106,14 @@ void img_pend_partition(img_pending_t *p, rn_img_topic_t *t, uint32_t partition)
 void img_pend_topic_gone(img_pending_t *p, rn_img_topic_t *t);
 void img_pend_free(img_pending_t *p);
 
+/* image_elect.c: partitions' leaders and ISRs after broker id was fenced or unfenced (the
+ * rules are at the top of image_elect.c). RN_ERR_NOMEM only when the delta cannot grow. */
+rn_err_t img_elect_after_fencing(rn_img_t *img, int32_t id, bool fenced);
+/* The first replica in preferred order that is in the ISR and not fenced; -1 when none. */
+int32_t img_pick_leader(const rn_img_t *img, const rn_img_partition_t *p);
+/* unclean.leader.election.enable for the topic (its override, else the cluster default). */
+bool img_unclean_allowed(const rn_img_t *img, const rn_img_topic_t *t);
+
 /* Frees everything img holds and zeroes it. */
 void img_clear(rn_img_t *img);
 

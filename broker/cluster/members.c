@@ -399,12 +399,13 @@ static void on_heartbeat(void *ctx, rn_err_t err, Runnel__Response *resp)
     runnel__response__free_unpacked(resp, NULL);
 }
 
-static void send_next(rn_mem_t *m)
+/* The connection to the active controller's client listener; NULL when it is not known. */
+static rn_conn_t *controller_conn(rn_mem_t *m)
 {
     const char *host;
     int port;
-    if (!controller_address(m, &host, &port))
-        return;
+    if (m->stopped || !controller_address(m, &host, &port))
+        return NULL;
     if (m->conn && (strcmp(rn_conn_host(m->conn), host) != 0 || rn_conn_port(m->conn) != port)) {
         rn_conn_free(m->conn);
         m->conn = NULL;
@@ -413,9 +414,24 @@ static void send_next(rn_mem_t *m)
     if (!m->conn) {
         rn_conn_opts_t co = {.max_frame = m->max_frame,
                              .connect_timeout_ms = (int)m->heartbeat_ms * 4};
-        if (!(m->conn = rn_conn_new(m->loop, host, port, &co)))
-            return;
+        m->conn = rn_conn_new(m->loop, host, port, &co);
     }
+    return m->conn;
+}
+
+rn_err_t rn_mem_send_controller(rn_mem_t *m, Runnel__Request *req, int timeout_ms,
+                                rn_conn_resp_cb cb, void *ctx)
+{
+    rn_conn_t *c = m ? controller_conn(m) : NULL;
+    if (!c)
+        return RN_ERR_NOT_CONTROLLER;
+    return rn_conn_send(c, req, timeout_ms, true, cb, ctx);
+}
+
+static void send_next(rn_mem_t *m)
+{
+    if (!controller_conn(m))
+        return;
     rn_conn_check_timeouts(m->conn, rn_now_ns());
     if (m->in_flight)
         return;

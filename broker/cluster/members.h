@@ -35,6 +35,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "../../client/conn.h"
 #include "controller.h"
 #include "image.h"
 #include "net/server.h"
@@ -69,6 +70,14 @@ void rn_mem_handle_registration(rn_mem_t *m, rn_resp_t *resp,
                                 const Runnel__BrokerRegistrationRequest *req);
 void rn_mem_handle_heartbeat(rn_mem_t *m, rn_resp_t *resp,
                              const Runnel__BrokerHeartbeatRequest *req);
+
+/*
+ * Sends req (header set by the caller) to the active controller's client listener, on the
+ * connection the heartbeats use (responses come back in order). RN_ERR_NOT_CONTROLLER when no
+ * controller is known; otherwise as rn_conn_send: cb runs once later.
+ */
+rn_err_t rn_mem_send_controller(rn_mem_t *m, Runnel__Request *req, int timeout_ms,
+                                rn_conn_resp_cb cb, void *ctx);
 
 /* True when this broker is the active controller and broker id's session is live. */
 bool rn_mem_alive(const rn_mem_t *m, int32_t id);

@@ -54,6 +54,9 @@ typedef struct rn_log_config {
     int64_t retention_ms;          /* retention.ms: -1 keeps forever */
     int64_t retention_bytes;       /* retention.bytes: -1 for no size limit */
     uint32_t max_message_bytes;    /* max.message.bytes: largest batch accepted */
+    /* Replication settings (cluster mode; the log itself does not use them). */
+    uint32_t min_insync_replicas;  /* min.insync.replicas: acks=all needs this many in the ISR */
+    uint32_t unclean_leader_election; /* unclean.leader.election.enable: 1 true, 0 false */
 } rn_log_config_t;
 
 void rn_log_config_default(rn_log_config_t *cfg);

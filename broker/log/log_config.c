@@ -21,9 +21,11 @@ void rn_log_config_default(rn_log_config_t *cfg)
     cfg->retention_ms = 7 * DAY_MS;
     cfg->retention_bytes = -1;
     cfg->max_message_bytes = 1048588;
+    cfg->min_insync_replicas = 1;
+    cfg->unclean_leader_election = 0;
 }
 
-enum field_kind { F_U64, F_I64, F_U32 };
+enum field_kind { F_U64, F_I64, F_U32, F_BOOL };
 
 struct field {
     const char *key;
@@ -45,6 +47,8 @@ static const struct field fields[] = {
     FIELD("retention.ms", retention_ms, F_I64, -1, INT64_MAX),
     FIELD("retention.bytes", retention_bytes, F_I64, -1, INT64_MAX),
     FIELD("max.message.bytes", max_message_bytes, F_U32, RN_BATCH_HEADER_SIZE, RN_BATCH_MAX_SIZE),
+    FIELD("min.insync.replicas", min_insync_replicas, F_U32, 1, 1000),
+    FIELD("unclean.leader.election.enable", unclean_leader_election, F_BOOL, 0, 1),
 };
 
 static const struct field *find_field(const char *key)
@@ -65,6 +69,17 @@ rn_err_t rn_log_config_set(rn_log_config_t *cfg, const char *key, const char *va
             snprintf(errbuf, errlen, "unknown topic config '%s'", key);
         return RN_ERR_UNKNOWN_CONFIG;
     }
+    char *p = (char *)cfg + f->offset;
+    if (f->kind == F_BOOL) {
+        if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
+            if (errbuf)
+                snprintf(errbuf, errlen, "bad value '%s' for %s: expected true or false", value,
+                         key);
+            return RN_ERR_BAD_CONFIG;
+        }
+        *(uint32_t *)(void *)p = value[0] == 't';
+        return RN_OK;
+    }
     errno = 0;
     char *end;
     long long v = strtoll(value, &end, 10);
@@ -74,11 +89,11 @@ rn_err_t rn_log_config_set(rn_log_config_t *cfg, const char *key, const char *va
                      ", %" PRId64 "]", value, key, f->min, f->max);
         return RN_ERR_BAD_CONFIG;
     }
-    char *p = (char *)cfg + f->offset;
     switch (f->kind) {
     case F_U64: *(uint64_t *)(void *)p = (uint64_t)v; break;
     case F_I64: *(int64_t *)(void *)p = (int64_t)v; break;
     case F_U32: *(uint32_t *)(void *)p = (uint32_t)v; break;
+    case F_BOOL: break;
     }
     return RN_OK;
 }
@@ -93,6 +108,7 @@ void rn_log_config_each(const rn_log_config_t *cfg,
         case F_U64: snprintf(buf, sizeof buf, "%" PRIu64, *(const uint64_t *)(const void *)p); break;
         case F_I64: snprintf(buf, sizeof buf, "%" PRId64, *(const int64_t *)(const void *)p); break;
         case F_U32: snprintf(buf, sizeof buf, "%" PRIu32, *(const uint32_t *)(const void *)p); break;
+        case F_BOOL: snprintf(buf, sizeof buf, "%s", *(const uint32_t *)(const void *)p ? "true" : "false"); break;
         }
         fn(ctx, fields[i].key, buf);
     }

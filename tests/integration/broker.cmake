@@ -44,3 +44,15 @@ if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_cluster_members.c)
   runnel_integration_test(cluster_members SOURCES test_cluster_members.c cluster_fixture.c
                           LIBS rn_rawclient TIMEOUT 180)
 endif()
+
+# Partition replication (issue 5, docs/cluster.md §5, §10.3): RF 3 topics on three brokers,
+# acks=all and min.insync.replicas, leader SIGKILL and restart five times under a streaming
+# idempotent producer, stalled followers leaving and rejoining the ISR, truncation of an
+# unreplicated suffix, controller SIGKILL during CreateTopics; replicas compared byte for byte.
+foreach(t repl failover truncation)
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_cluster_${t}.c AND TARGET runnel_client)
+    runnel_integration_test(cluster_${t} SOURCES test_cluster_${t}.c cluster_fixture.c
+                            cluster_check.c test_client_util.c
+                            LIBS rn_rawclient runnel_client Threads::Threads TIMEOUT 240)
+  endif()
+endforeach()

@@ -75,11 +75,14 @@ static void test_api_versions(void **state)
     assert_non_null(r);
     assert_int_equal(r->error, 0);
     assert_int_equal(r->body_case, RUNNEL__RESPONSE__BODY_API_VERSIONS);
-    /* 1..8, then DescribeCluster; the cluster APIs (registration, heartbeat) need a quorum */
-    assert_int_equal(r->api_versions->n_apis, 9);
-    for (size_t i = 0; i < 9; i++) {
+    /* 1..8, then DescribeCluster and ElectLeaders; the broker-to-broker cluster APIs
+     * (registration, heartbeat, OffsetForLeaderEpoch, AlterPartition, producer-id blocks)
+     * need a quorum */
+    assert_int_equal(r->api_versions->n_apis, 10);
+    for (size_t i = 0; i < 10; i++) {
         assert_int_equal(r->api_versions->apis[i]->api,
-                         i < 8 ? (int)i + 1 : RUNNEL__API_KEY__API_DESCRIBE_CLUSTER);
+                         i < 8 ? (int)i + 1 : i == 8 ? RUNNEL__API_KEY__API_DESCRIBE_CLUSTER
+                                                     : RUNNEL__API_KEY__API_ELECT_LEADERS);
         assert_int_equal(r->api_versions->apis[i]->max_version, 0);
     }
     rn_rc_free(r);

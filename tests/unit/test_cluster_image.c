@@ -893,6 +893,80 @@ static void more(rn_img_t *img, uint64_t first_index)
     apply_idx(img, r_pids(1, 2, 2001), first_index + 6, NULL);
 }
 
+/* Fencing and unfencing move leaders and ISRs in the same entry (image_elect.c). */
+static void test_fence_elects(void **state)
+{
+    (void)state;
+    rn_img_t *img = new_img();
+    for (int32_t id = 1; id <= 3; id++) {
+        apply_idx(img, r_register(id, (uint8_t)(0xa0 + id), "h", 9000 + (uint32_t)id),
+                  (uint64_t)id, NULL);
+        apply_b(img, r_broker_op(OP_UNFENCE, id, (uint64_t)id));
+    }
+    /* p0: replicas 1,2,3; p1: 2,3,1; p2: 3,1,2 - all in sync, first replica leads */
+    apply_b(img, r_topic("t", 0x31, 3, 3, NULL));
+    const char *const unclean[] = {"unclean.leader.election.enable=true", NULL};
+    apply_b(img, r_topic("u", 0x32, 1, 1, unclean)); /* replicas 1 */
+    const rn_img_topic_t *t = rn_img_topic_by_name(img, "t");
+    rn_img_delta_t d;
+    rn_img_take_delta(img, &d);
+    rn_img_delta_free(&d);
+
+    assert_int_equal(apply_b(img, r_broker_op(OP_FENCE, 1, 1)), RN_IMG_APPLIED);
+    const rn_img_partition_t *p0 = rn_img_partition(t, 0), *p1 = rn_img_partition(t, 1);
+    assert_int_equal(p0->leader, 2);           /* next in preferred order, in the ISR */
+    assert_int_equal(p0->leader_epoch, 1);
+    assert_int_equal(p0->partition_epoch, 1);
+    assert_int_equal(p0->n_isr, 2);
+    assert_int_equal(p0->isr[0], 2);
+    assert_int_equal(p0->isr[1], 3);
+    assert_int_equal(p1->leader, 2);           /* not led by 1: leader and epoch stay */
+    assert_int_equal(p1->leader_epoch, 0);
+    assert_int_equal(p1->partition_epoch, 1);  /* but 1 left its ISR */
+    assert_int_equal(p1->n_isr, 2);
+    expect_delta(img, "created: removed: partitions: 31-0 31-1 31-2 32-0 brokers: 1");
+
+    /* the last ISR member stays in the ISR; the partition goes offline without it */
+    apply_b(img, r_broker_op(OP_FENCE, 2, 2));
+    assert_int_equal(p0->leader, 3);
+    apply_b(img, r_broker_op(OP_FENCE, 3, 3));
+    assert_int_equal(p0->leader, -1);
+    assert_int_equal(p0->n_isr, 1);
+    assert_int_equal(p0->isr[0], 3);
+    uint32_t epoch = p0->leader_epoch;
+    /* broker 1 comes back: not in the ISR, so p0 stays offline (no unclean election) */
+    apply_b(img, r_broker_op(OP_UNFENCE, 1, 1));
+    assert_int_equal(p0->leader, -1);
+    /* broker 3, the last ISR member, comes back and leads again */
+    apply_b(img, r_broker_op(OP_UNFENCE, 3, 3));
+    assert_int_equal(p0->leader, 3);
+    assert_int_equal(p0->leader_epoch, epoch + 1);
+    rn_img_free(img);
+}
+
+static void test_unclean_election(void **state)
+{
+    (void)state;
+    rn_img_t *img = new_img();
+    for (int32_t id = 1; id <= 3; id++) {
+        apply_idx(img, r_register(id, (uint8_t)(0xa0 + id), "h", 9000 + (uint32_t)id),
+                  (uint64_t)id, NULL);
+        apply_b(img, r_broker_op(OP_UNFENCE, id, (uint64_t)id));
+    }
+    const char *const unclean[] = {"unclean.leader.election.enable=true", NULL};
+    apply_b(img, r_topic("u", 0x32, 1, 2, unclean)); /* replicas 1,2 */
+    const rn_img_partition_t *p = rn_img_partition(rn_img_topic_by_name(img, "u"), 0);
+    const int32_t reps[] = {1, 2, 0}, isr1[] = {1, 0};
+    assert_int_equal(apply_b(img, r_partition(0x32, 0, reps, isr1, 1, 0, 1)),
+                     RN_IMG_APPLIED); /* the ISR shrank to {1} */
+    apply_b(img, r_broker_op(OP_FENCE, 1, 1));
+    /* no ISR member left, but the topic allows an unclean election: 2 leads, ISR {2} */
+    assert_int_equal(p->leader, 2);
+    assert_int_equal(p->n_isr, 1);
+    assert_int_equal(p->isr[0], 2);
+    rn_img_free(img);
+}
+
 static void test_snapshot_restore(void **state)
 {
     (void)state;
@@ -937,8 +1011,9 @@ static void test_snapshot_restore(void **state)
     delta_text(&da, ta, sizeof ta);
     delta_text(&db, tb, sizeof tb);
     assert_string_equal(ta, tb);
-    assert_string_equal(ta, "created: clicks/23/1 removed: clicks/22/2 partitions: 11-1 "
-                            "brokers: 3 2");
+    /* fencing broker 3 moves the orders partitions it replicates (image_elect.c) */
+    assert_string_equal(ta, "created: clicks/23/1 removed: clicks/22/2 partitions: 11-1 11-0 "
+                            "11-2 brokers: 3 2");
     rn_img_delta_free(&da);
     rn_img_delta_free(&db);
     assert_same_image(a, b, "after more records");
@@ -949,7 +1024,7 @@ static void test_snapshot_restore(void **state)
     assert_int_equal(rn_img_restore(a, s1.data, s1.len, errbuf, sizeof errbuf), RN_OK);
     blob_t s3 = snap(a);
     assert_true(blob_eq(s1, s3));
-    expect_delta(a, "created: clicks/22/2 removed: clicks/23/1 partitions: 11-1 brokers: 2 3");
+    expect_delta(a, "created: clicks/22/2 removed: clicks/23/1 partitions: 11-0 11-1 11-2 brokers: 2 3");
     free(s1.data);
     free(s2.data);
     free(s3.data);
@@ -1440,6 +1515,8 @@ int main(void)
         cmocka_unit_test(test_noops_change_nothing),
         cmocka_unit_test(test_newer_version_stops),
         cmocka_unit_test(test_deltas),
+        cmocka_unit_test(test_fence_elects),
+        cmocka_unit_test(test_unclean_election),
         cmocka_unit_test(test_snapshot_restore),
         cmocka_unit_test(test_restore_merges_pending_delta),
         cmocka_unit_test(test_restore_rejects),
