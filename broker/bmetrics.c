@@ -1,6 +1,8 @@
 /* bmetrics.c - the broker's metrics: families, hooks and the scrape-time collector. */
 #include "bmetrics.h"
 
+#include "repl.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,9 @@ struct rn_bm {
     rn_mfamily_t *f_ret_segments, *f_ret_bytes;
     /* per partition */
     rn_mfamily_t *f_log_start, *f_log_end, *f_hw, *f_size, *f_segments;
+    rn_metric_t *under, *offline, *isr_shrinks, *isr_expands;
+    const rn_repl_t *repl;
+    uint64_t seen_shrinks, seen_expands;
 };
 
 const char *rn_bm_api_name(int api)
@@ -220,13 +225,29 @@ static void collect(void *ctx)
             uint64_t end = rn_log_end_offset(log);
             rn_gauge_set(p->log_start, (double)rn_log_start_offset(log));
             rn_gauge_set(p->log_end, (double)end);
-            rn_gauge_set(p->high_watermark, (double)end); /* one node: every append is committed */
+            /* one node: every append is committed; a cluster: what the ISR has */
+            rn_gauge_set(p->high_watermark,
+                         (double)rn_repl_hw(rn_topic_partition(topic, j)));
             rn_gauge_set(p->size, (double)rn_log_size_bytes(log));
             rn_gauge_set(p->segments, rn_log_segment_count(log));
         }
     }
     rn_gauge_set(bm->ntopics, (double)ntopics);
     rn_gauge_set(bm->npartitions, (double)nparts);
+    rn_repl_stats_t rs;
+    rn_repl_stats(bm->repl, &rs);
+    rn_gauge_set(bm->under, rs.under_replicated);
+    rn_gauge_set(bm->offline, rs.offline);
+    /* the repl counts only grow; add what is new since the last scrape */
+    rn_counter_add(bm->isr_shrinks, rs.isr_shrinks - bm->seen_shrinks);
+    rn_counter_add(bm->isr_expands, rs.isr_expands - bm->seen_expands);
+    bm->seen_shrinks = rs.isr_shrinks;
+    bm->seen_expands = rs.isr_expands;
+}
+
+void rn_bm_set_repl(rn_bm_t *bm, const rn_repl_t *repl)
+{
+    bm->repl = repl;
 }
 
 /* ---------------------------------------------------------------- lifecycle ---- */
@@ -318,15 +339,20 @@ static bool create(rn_bm_t *bm, const rn_bcfg_t *cfg)
                                               "Partitions this broker serves.", NULL));
     bm->ntopics = single(rn_metrics_gauge(m, "runnel_broker_topics", "Topics this broker serves.",
                                           NULL));
-    /* Replication health, in the names the cluster will keep. A single broker holds every
-     * replica of its partitions (replication factor 1, ISR = replicas), so neither can be
-     * other than 0 until replication lands; dashboards and alerts need not change then. */
-    rn_metric_t *under = single(rn_metrics_gauge(
+    /* Replication health. A single broker holds every replica of its partitions (replication
+     * factor 1, ISR = replicas), so these stay 0 there. */
+    rn_metric_t *under = bm->under = single(rn_metrics_gauge(
         m, "runnel_broker_under_replicated_partitions",
         "Partitions this broker leads whose ISR is smaller than their replica set.", NULL));
-    rn_metric_t *offline = single(rn_metrics_gauge(
+    rn_metric_t *offline = bm->offline = single(rn_metrics_gauge(
         m, "runnel_broker_offline_partitions", "Partitions of this broker without a leader.",
         NULL));
+    bm->isr_shrinks = single(rn_metrics_counter(
+        m, "runnel_broker_isr_shrinks_total",
+        "Followers taken out of the ISR of partitions this broker leads (committed).", NULL));
+    bm->isr_expands = single(rn_metrics_counter(
+        m, "runnel_broker_isr_expands_total",
+        "Followers taken back into the ISR of partitions this broker leads (committed).", NULL));
     /* A NULL family or series means out of memory. */
     rn_mfamily_t *fams[] = {req, dur, bm->f_errors, bm->f_bytes_in, bm->f_bytes_out,
                             bm->f_records_in, bm->f_records_out, bm->f_log_start, bm->f_log_end,
@@ -337,7 +363,8 @@ static bool create(rn_bm_t *bm, const rn_bcfg_t *cfg)
             return false;
     }
     return info && start && bm->fsync && bm->connections && bm->accepted && bm->dir_free &&
-           bm->dir_size && bm->npartitions && bm->ntopics && under && offline &&
+           bm->dir_size && bm->npartitions && bm->ntopics && under && offline && bm->isr_shrinks &&
+           bm->isr_expands &&
            rn_metrics_on_collect(m, collect, bm) == RN_OK;
 }
 

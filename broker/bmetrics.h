@@ -37,6 +37,10 @@ typedef struct rn_bm rn_bm_t;
 /* The registry with every fixed series (info, start time, per-API request series). NULL
  * when out of memory. */
 rn_bm_t *rn_bm_new(const rn_bcfg_t *cfg);
+typedef struct rn_repl rn_repl_t;
+/* Cluster mode: replication health (under-replicated, offline, ISR changes) and high
+ * watermarks come from repl; NULL (single node) reports zeros and the log ends. */
+void rn_bm_set_repl(rn_bm_t *bm, const rn_repl_t *repl);
 /* Frees it; the topics it follows must be closed first (rn_bm_follow(bm, NULL) or not). */
 void rn_bm_free(rn_bm_t *bm);
 

@@ -73,6 +73,7 @@ typedef struct broker {
     uv_timer_t retention_timer, flush_timer, shutdown_timer;
     bool handles_started;
     bool stopping;
+    bool draining;             /* finish_shutdown ran */
     bool conns_closed;
     int status;                /* the exit status once the loop returns */
     int64_t shutdown_deadline_ns;
@@ -128,6 +129,7 @@ static void close_handle(uv_handle_t *h)
 /* Everything in flight is done: close the remaining handles so uv_run returns. */
 static void close_all_handles(broker_t *b)
 {
+    rn_bm_set_repl(b->metrics, NULL);
     rn_repl_stop(b->repl);
     rn_cops_stop(b->cops);
     if (b->publish_started)
@@ -185,6 +187,41 @@ static void stop_controller(broker_t *b)
     rn_ctl_stop(b->ctl, on_ctl_stopped, b);
 }
 
+/* The rest of the stop, once leadership moved away (or it did not need to). */
+static void finish_shutdown(broker_t *b)
+{
+    if (b->draining)
+        return;
+    b->draining = true;
+    uv_timer_stop(&b->shutdown_timer);
+    rn_fetch_answer_all(b->fetch);
+    rn_srv_drain(b->srv);
+    rn_repl_stop(b->repl);
+    rn_cops_stop(b->cops);
+    rn_mem_stop(b->mem);
+    stop_controller(b);
+    uv_timer_stop(&b->retention_timer);
+    b->shutdown_deadline_ns = rn_now_ns() + b->cfg->shutdown_timeout_ms * 1000000;
+    uv_timer_start(&b->shutdown_timer, on_shutdown_poll, 0, SHUTDOWN_POLL_MS);
+}
+
+static void on_controlled(void *arg, bool fenced)
+{
+    broker_t *b = arg;
+    if (fenced)
+        RN_INFO("broker", "controlled shutdown: the controller moved this broker's partitions "
+                "away");
+    else
+        RN_WARN("broker", "controlled shutdown: no answer from the controller in time; "
+                "stopping anyway (its partitions move after broker.session.timeout.ms)");
+    finish_shutdown(b);
+}
+
+static void on_controlled_timeout(uv_timer_t *t)
+{
+    on_controlled(t->data, false);
+}
+
 static void begin_shutdown(broker_t *b, int signum)
 {
     if (b->stopping) {
@@ -201,15 +238,16 @@ static void begin_shutdown(broker_t *b, int signum)
     }
     RN_INFO("broker", "%s: shutting down (no new connections or requests; finishing those in "
             "flight)", strsignal(signum));
-    rn_fetch_answer_all(b->fetch);
-    rn_srv_drain(b->srv);
-    rn_repl_stop(b->repl);
-    rn_cops_stop(b->cops);
-    rn_mem_stop(b->mem);
-    stop_controller(b);
-    uv_timer_stop(&b->retention_timer);
-    b->shutdown_deadline_ns = rn_now_ns() + b->cfg->shutdown_timeout_ms * 1000000;
-    uv_timer_start(&b->shutdown_timer, on_shutdown_poll, 0, SHUTDOWN_POLL_MS);
+    /* Cluster mode: controlled shutdown (KIP-631's want_shut_down) first, so the leaders here
+     * move to other ISR members now rather than after the session timeout. Serving goes on
+     * meanwhile. */
+    if (b->mem && rn_mem_own_epoch(b->mem) != 0 &&
+        rn_mem_request_shutdown(b->mem, on_controlled, b) == RN_OK) {
+        uv_timer_start(&b->shutdown_timer, on_controlled_timeout,
+                       (uint64_t)b->cfg->broker_session_timeout_ms * 2, 0);
+        return;
+    }
+    finish_shutdown(b);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -554,6 +592,7 @@ static int start_members(broker_t *b)
         return -1;
     }
     rn_repl_set_fetch(b->repl, b->fetch);
+    rn_bm_set_repl(b->metrics, b->repl);
     uv_check_init(&b->loop, &b->publish_check);
     b->publish_check.data = b;
     uv_check_start(&b->publish_check, on_publish);

@@ -34,12 +34,17 @@ struct rn_mem {
     bool in_flight;
     uint64_t epoch;                /* 0: not registered */
     bool fenced_known, fenced;
+    bool want_shut_down;
+    void (*shut_done)(void *arg, bool fenced);
+    void *shut_arg;
     /* controller side */
     bool active;
     rn_sess_t *sess;
     int32_t changing[MAX_PENDING]; /* brokers with a fence/unfence proposal in flight */
     size_t n_changing;
 };
+
+static void send_next(rn_mem_t *m);
 
 static int64_t now_ms(void)
 {
@@ -308,11 +313,16 @@ void rn_mem_handle_heartbeat(rn_mem_t *m, rn_resp_t *resp,
     if (rn_sess_heartbeat(m->sess, b->id, b->epoch, now_ms()) != RN_OK)
         rn_sess_track(m->sess, b->id, b->epoch, now_ms());
     bool caught_up = req->metadata_offset >= b->epoch;
-    if (b->fenced && caught_up)
+    if (req->want_shut_down && !b->fenced) {
+        RN_INFO("cluster", "broker %" PRId32 " is shutting down: fencing it now", b->id);
+        propose_change(m, b->id, b->epoch, true);
+    } else if (b->fenced && caught_up && !req->want_shut_down) {
         propose_change(m, b->id, b->epoch, false);
+    }
     Runnel__BrokerHeartbeatResponse body = RUNNEL__BROKER_HEARTBEAT_RESPONSE__INIT;
     body.is_fenced = b->fenced;
     body.is_caught_up = caught_up;
+    body.should_shut_down = req->want_shut_down && b->fenced;
     Runnel__Response r = RUNNEL__RESPONSE__INIT;
     r.body_case = RUNNEL__RESPONSE__BODY_BROKER_HEARTBEAT;
     r.broker_heartbeat = &body;
@@ -321,6 +331,17 @@ void rn_mem_handle_heartbeat(rn_mem_t *m, rn_resp_t *resp,
         return;
     }
     rn_resp_send(resp);
+}
+
+rn_err_t rn_mem_request_shutdown(rn_mem_t *m, void (*done)(void *arg, bool fenced), void *arg)
+{
+    if (!m || m->stopped || m->epoch == 0)
+        return RN_ERR_STATE;
+    m->want_shut_down = true;
+    m->shut_done = done;
+    m->shut_arg = arg;
+    send_next(m);
+    return RN_OK;
 }
 
 bool rn_mem_alive(const rn_mem_t *m, int32_t id)
@@ -395,6 +416,13 @@ static void on_heartbeat(void *ctx, rn_err_t err, Runnel__Response *resp)
             RN_INFO("cluster", "the controller has this broker %s", fenced ? "fenced" : "unfenced");
         m->fenced_known = true;
         m->fenced = fenced;
+        if (m->shut_done && resp->broker_heartbeat->should_shut_down) {
+            void (*done)(void *, bool) = m->shut_done;
+            m->shut_done = NULL;
+            runnel__response__free_unpacked(resp, NULL);
+            done(m->shut_arg, true);
+            return;
+        }
     }
     runnel__response__free_unpacked(resp, NULL);
 }
@@ -461,6 +489,7 @@ static void send_next(rn_mem_t *m)
         hb.broker_id = m->node_id;
         hb.broker_epoch = m->epoch;
         hb.metadata_offset = st.last_applied;
+        hb.want_shut_down = m->want_shut_down;
         req.body_case = RUNNEL__REQUEST__BODY_BROKER_HEARTBEAT;
         req.broker_heartbeat = &hb;
         cb = on_heartbeat;

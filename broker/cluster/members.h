@@ -79,6 +79,14 @@ void rn_mem_handle_heartbeat(rn_mem_t *m, rn_resp_t *resp,
 rn_err_t rn_mem_send_controller(rn_mem_t *m, Runnel__Request *req, int timeout_ms,
                                 rn_conn_resp_cb cb, void *ctx);
 
+/*
+ * Controlled shutdown: heartbeats from now on carry want_shut_down; the active controller fences
+ * this broker (its partitions get other leaders) and answers should_shut_down. done(arg, true)
+ * then, once; done(arg, false) never comes from here (the caller bounds the wait).
+ * RN_ERR_STATE when not registered.
+ */
+rn_err_t rn_mem_request_shutdown(rn_mem_t *m, void (*done)(void *arg, bool fenced), void *arg);
+
 /* True when this broker is the active controller and broker id's session is live. */
 bool rn_mem_alive(const rn_mem_t *m, int32_t id);
 /* This broker's own registration epoch (0 until registered). */

@@ -126,6 +126,10 @@ static void on_altered(void *ctx, rn_err_t err, Runnel__Response *resp)
         if (e == RN_OK && ar && ar->leader_epoch == rp->leader_epoch &&
             ar->partition_epoch >= rp->partition_epoch && ar->n_isr <= RN_REPL_MAX_REPLICAS) {
             /* The image brings the same state soon; take it now so the HW can use it. */
+            if (ar->n_isr < rp->n_isr)
+                a->r->isr_shrinks++;
+            else if (ar->n_isr > rp->n_isr)
+                a->r->isr_expands++;
             memcpy(rp->isr, ar->isr, ar->n_isr * sizeof *rp->isr);
             rp->n_isr = (uint32_t)ar->n_isr;
             rp->partition_epoch = ar->partition_epoch;
@@ -561,6 +565,21 @@ rn_err_t rn_repl_wait_hw(rn_part_t *part, uint64_t end_offset, uint32_t timeout_
     rp->waiters_tail = &w->next;
     *waiting = true;
     return RN_OK;
+}
+
+void rn_repl_stats(const rn_repl_t *r, rn_repl_stats_t *st)
+{
+    memset(st, 0, sizeof *st);
+    if (!r)
+        return;
+    st->isr_shrinks = r->isr_shrinks;
+    st->isr_expands = r->isr_expands;
+    for (const rpart_t *rp = r->parts; rp; rp = rp->next) {
+        if (rp->role == ROLE_LEADER && rp->n_isr < rp->n_replicas)
+            st->under_replicated++;
+        if (rp->leader < 0)
+            st->offline++;
+    }
 }
 
 void rn_repl_counts(const rn_img_t *img, uint32_t *under_replicated, uint32_t *offline)

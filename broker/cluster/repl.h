@@ -105,7 +105,15 @@ rn_err_t rn_repl_wait_hw(rn_part_t *part, uint64_t end_offset, uint32_t timeout_
 void rn_repl_handle_offset_for_epoch(rn_repl_t *r, rn_resp_t *resp,
                                      const Runnel__OffsetForLeaderEpochRequest *req);
 
-/* Counts for metrics and DescribeCluster, from the image. */
+typedef struct rn_repl_stats {
+    uint32_t under_replicated;     /* partitions this broker leads with ISR < replicas */
+    uint32_t offline;              /* partitions replicated here that have no leader */
+    uint64_t isr_shrinks, isr_expands; /* ISR changes this broker's partitions committed */
+} rn_repl_stats_t;
+/* This broker's view, for its metrics; all zero for NULL. */
+void rn_repl_stats(const rn_repl_t *r, rn_repl_stats_t *st);
+
+/* Cluster-wide counts for DescribeCluster, from the image. */
 void rn_repl_counts(const rn_img_t *img, uint32_t *under_replicated, uint32_t *offline);
 
 #endif

@@ -72,6 +72,7 @@ struct rn_repl {
     struct fetcher *fetchers;
     bool reconciled;
     bool stopped;
+    uint64_t isr_shrinks, isr_expands; /* committed AlterPartitions of this leader */
 };
 
 int64_t rn_repl__now_ms(void);

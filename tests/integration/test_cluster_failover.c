@@ -251,6 +251,43 @@ static int32_t other_than(int32_t a, int32_t b, int32_t avoid)
     return pick;
 }
 
+/*
+ * Controlled shutdown: SIGTERM to a partition leader moves leadership to another ISR member
+ * before the broker exits (not after broker.session.timeout.ms), and it exits 0. The session
+ * timeout is long here, so only the controlled path can move the leader in time.
+ */
+static void leader_sigterm_hands_over(void **state)
+{
+    (void)state;
+    const char *const extra[] = {"broker.session.timeout.ms=20000", NULL};
+    rn_hcluster_t *c = rn_hc_start("cluster-sigterm", extra);
+    rn_cc_wait_members(c, 0, 0, 20000);
+    rn_cc_create_topic(c, 0, "ho", 1, RN_HC_N, NULL, false, 20000);
+    rn_cc_part_t l = rn_cc_wait_isr(c, 0, "ho", 0, RN_HC_N, -1, 15000);
+    int err = rn_cc_produce(c->b[l.leader - 1].addr, "ho", 0, -1, 10, "pre", 0, 10000, NULL);
+    if (err)
+        fail_msg("acks=all before the stop: error %d", err);
+    int64_t t0 = rn_hc_now_ms();
+    if (rn_h_broker_stop(&c->b[l.leader - 1]) != 0) {
+        rn_hc_dump_logs(c);
+        fail_msg("leader %d did not exit 0 on SIGTERM", l.leader);
+    }
+    unsigned skip = 1u << (l.leader - 1);
+    rn_cc_part_t n = rn_cc_wait_leader(c, skip, "ho", 0, l.leader, 5000);
+    int64_t ms = rn_hc_now_ms() - t0;
+    fprintf(stderr, "# SIGTERM to leader %d: exited and broker %d leads (epoch %u) after %lld ms\n",
+            l.leader, n.leader, n.leader_epoch, (long long)ms);
+    if (ms > 10000)
+        fail_msg("leadership moved only after %lld ms: the session timeout, not a controlled "
+                 "shutdown", (long long)ms);
+    int64_t off = -1;
+    err = rn_cc_produce(c->b[n.leader - 1].addr, "ho", 0, 1, 5, "post", 0, 10000, &off);
+    if (err)
+        fail_msg("acks=1 to the new leader %d: error %d", n.leader, err);
+    assert_int_equal(off, 10); /* nothing acknowledged before the stop was lost */
+    rn_hc_free(c);
+}
+
 static void min_insync_replicas(void **state)
 {
     (void)state;
@@ -341,6 +378,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(leader_killed_five_times),
         cmocka_unit_test(min_insync_replicas),
+        cmocka_unit_test(leader_sigterm_hands_over),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
