@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # scripts/demo.sh [BUILD_DIR] - Runnel end to end on one machine, as `make demo` runs it:
-# a broker on a free loopback port with a temporary data dir, a `clickstream` topic with 6
-# partitions, a generated clickstream of JSON events (the seed article's: user_id, action,
-# page, value, timestamp) produced keyed by user_id, consumed back, counted per partition,
-# the fraud-alerts job (examples/fraud_alerts) run over it into SQLite with its top rows
-# printed, and a clean broker stop. Everything it creates is removed at the end.
+# a three-broker cluster (each broker its own process and data dir, a controller quorum of the
+# three, free loopback ports), a `clickstream` topic with 6 partitions and replication factor
+# 3, a generated clickstream of JSON events (the seed article's: user_id, action, page, value,
+# timestamp) produced keyed by user_id with acks=all, a SIGKILL of one broker with the cluster
+# status and new leaders shown, everything consumed back while it is down, its restart with the
+# ISR whole again, the fraud-alerts job (examples/fraud_alerts) run over the topic into SQLite
+# with its top rows printed, and a clean stop. Everything it creates is removed at the end.
 #
 #   DEMO_EVENTS=100000   how many events to generate
 set -euo pipefail
@@ -26,12 +28,17 @@ for bin in "$RUNNEL" "$BROKER" "$PROCESSOR"; do
 done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/runnel-demo.XXXXXX")
-BROKER_PID=
+PIDS=(- - - -)
 cleanup() {
-    if [ -n "$BROKER_PID" ] && kill -0 "$BROKER_PID" 2>/dev/null; then
-        kill -TERM "$BROKER_PID" 2>/dev/null || true
-        wait "$BROKER_PID" 2>/dev/null || true
-    fi
+    for i in 1 2 3; do
+        pid=${PIDS[$i]}
+        if [ "$pid" != - ] && kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
+    done
+    for i in 1 2 3; do
+        [ "${PIDS[$i]}" != - ] && wait "${PIDS[$i]}" 2>/dev/null || true
+    done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -41,46 +48,124 @@ if [ -t 1 ]; then BOLD=$(printf '\033[1m'); PLAIN=$(printf '\033[0m'); else BOLD
 step() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$PLAIN"; }
 fail() {
     echo "demo: $*" >&2
-    if [ -s "$TMP/broker.log" ]; then
-        echo "---- broker log ----" >&2
-        tail -n 40 "$TMP/broker.log" >&2
-    fi
+    for i in 1 2 3; do
+        if [ -s "$TMP/broker$i.log" ]; then
+            echo "---- broker $i log ----" >&2
+            tail -n 25 "$TMP/broker$i.log" >&2
+        fi
+    done
     exit 1
 }
 
-step "1/7  Starting runnel-broker on a free loopback port (data in $TMP/data)"
-mkdir -p "$TMP/data"
-"$BROKER" --data-dir "$TMP/data" --listen 127.0.0.1:0 2>"$TMP/broker.log" &
-BROKER_PID=$!
-for _ in $(seq 1 200); do
-    [ -s "$TMP/data/listening" ] && break
-    kill -0 "$BROKER_PID" 2>/dev/null || fail "the broker exited during start-up"
-    sleep 0.05
-done
-[ -s "$TMP/data/listening" ] || fail "the broker did not listen within 10 s"
-RUNNEL_BROKERS=$(head -n1 "$TMP/data/listening")
-export RUNNEL_BROKERS
-echo "broker pid $BROKER_PID listening on $RUNNEL_BROKERS (exported as RUNNEL_BROKERS)"
+# A free loopback port (the controller listeners need fixed ports: the voters dial them).
+free_port() {
+    perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0", ReuseAddr => 1)->sockport' ||
+        fail "cannot pick a free port (perl)"
+}
 
-step "2/7  Creating topic 'clickstream' with 6 partitions"
-echo "\$ runnel topic create clickstream --partitions 6"
-"$RUNNEL" topic create clickstream --partitions 6 || fail "topic create failed"
+start_broker() {
+    local i=$1
+    rm -f "$TMP/data$i/listening"
+    "$BROKER" --node-id "$i" --data-dir "$TMP/data$i" --listen "${LISTEN[$i]}" \
+        --controller-listen "127.0.0.1:${CPORT[$i]}" --controller-quorum "$QUORUM" \
+        2>>"$TMP/broker$i.log" &
+    PIDS[$i]=$!
+}
+
+wait_listening() {
+    local i=$1
+    for _ in $(seq 1 200); do
+        [ -s "$TMP/data$i/listening" ] && return 0
+        kill -0 "${PIDS[$i]}" 2>/dev/null || fail "broker $i exited during start-up"
+        sleep 0.05
+    done
+    fail "broker $i did not listen within 10 s"
+}
+
+# Waits until `runnel topic describe` shows every partition with a full ISR (3 members).
+wait_isr_whole() {
+    for _ in $(seq 1 300); do
+        if "$RUNNEL" topic describe clickstream 2>/dev/null |
+            awk '/Partition:/ { for (i = 1; i <= NF; i++) if ($i == "Isr:") { n = split($(i + 1), a, ","); if (n < 3) bad++ } ; parts++ }
+                 END { exit (parts == 6 && !bad) ? 0 : 1 }'; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "the ISR of clickstream did not become whole within 30 s"
+}
+
+step "1/9  Starting a cluster of three runnel-brokers on free loopback ports (data in $TMP)"
+LISTEN=(- - - -)
+CPORT=(- - - -)
+QUORUM=
+for i in 1 2 3; do
+    CPORT[$i]=$(free_port)
+    QUORUM="${QUORUM:+$QUORUM,}$i@127.0.0.1:${CPORT[$i]}"
+    LISTEN[$i]=127.0.0.1:$(free_port)
+    mkdir -p "$TMP/data$i"
+done
+for i in 1 2 3; do
+    echo "\$ runnel-broker --node-id $i --data-dir data$i --listen ${LISTEN[$i]} --controller-listen 127.0.0.1:${CPORT[$i]} --controller-quorum $QUORUM"
+    start_broker "$i"
+done
+for i in 1 2 3; do wait_listening "$i"; done
+RUNNEL_BROKERS="${LISTEN[1]},${LISTEN[2]},${LISTEN[3]}"
+export RUNNEL_BROKERS
+echo "three brokers listening on $RUNNEL_BROKERS (exported as RUNNEL_BROKERS)"
+for _ in $(seq 1 100); do
+    "$RUNNEL" cluster status 2>/dev/null | grep -q 'active controller' &&
+        [ "$("$RUNNEL" cluster status 2>/dev/null | grep -c 'ALIVE' || true)" -ge 3 ] && break
+    sleep 0.1
+done
+echo "\$ runnel cluster status"
+"$RUNNEL" cluster status || fail "cluster status failed"
+
+step "2/9  Creating topic 'clickstream' with 6 partitions, each on all three brokers"
+echo "\$ runnel topic create clickstream --partitions 6 --replication-factor 3 --config min.insync.replicas=2"
+"$RUNNEL" topic create clickstream --partitions 6 --replication-factor 3 \
+    --config min.insync.replicas=2 || fail "topic create failed"
+wait_isr_whole
 echo "\$ runnel topic describe clickstream"
 "$RUNNEL" topic describe clickstream || fail "topic describe failed"
 
-step "3/7  Generating $EVENTS clickstream events"
+step "3/9  Generating $EVENTS clickstream events"
 "$(dirname "$0")/gen-clickstream.sh" "$EVENTS" >"$TMP/clickstream.jsonl"
 echo "$(wc -l <"$TMP/clickstream.jsonl") events, $(wc -c <"$TMP/clickstream.jsonl") bytes; the first three:"
 head -n 3 "$TMP/clickstream.jsonl"
 
-step "4/7  Producing them, keyed by user_id"
+step "4/9  Producing them, keyed by user_id, acknowledged once the whole ISR has them (acks=all)"
 echo "\$ runnel produce -t clickstream --key-field user_id -l clickstream.jsonl"
 "$RUNNEL" produce -t clickstream --key-field user_id -l "$TMP/clickstream.jsonl" ||
     fail "produce failed"
 echo "\$ runnel offsets -t clickstream"
 "$RUNNEL" offsets -t clickstream || fail "offsets failed"
 
-step "5/7  Consuming them back from the beginning to the end"
+step "5/9  Killing the broker that leads partition 0 (SIGKILL)"
+VICTIM=$("$RUNNEL" topic describe clickstream | awk '/Partition: 0\t|Partition: 0 / { for (i = 1; i <= NF; i++) if ($i == "Leader:") print $(i + 1) }' | head -n1)
+[ -n "$VICTIM" ] || fail "cannot find the leader of partition 0"
+kill -KILL "${PIDS[$VICTIM]}"
+wait "${PIDS[$VICTIM]}" 2>/dev/null || true
+PIDS[$VICTIM]=-
+RUNNEL_BROKERS=$(for i in 1 2 3; do [ "$i" != "$VICTIM" ] && printf '%s,' "${LISTEN[$i]}"; done)
+RUNNEL_BROKERS=${RUNNEL_BROKERS%,}
+export RUNNEL_BROKERS
+t0=$(date +%s%N)
+for _ in $(seq 1 100); do
+    "$RUNNEL" topic describe clickstream 2>/dev/null | grep -q "Leader: $VICTIM\b" || break
+    sleep 0.1
+done
+echo "broker $VICTIM killed; its partitions had new leaders $(( ($(date +%s%N) - t0) / 1000000 )) ms later"
+echo "\$ runnel cluster status"
+"$RUNNEL" cluster status || fail "cluster status failed"
+echo "\$ runnel topic describe clickstream"
+"$RUNNEL" topic describe clickstream || fail "topic describe failed"
+echo "\$ echo '{\"user_id\":\"late\",...}' | runnel produce -t clickstream --key-field user_id   # acks=all, ISR of 2"
+printf '{"user_id":"user0001","action":"click","page":"/","value":1,"timestamp":"2026-12-02T10:59:59.000Z"}\n' |
+    "$RUNNEL" produce -t clickstream --key-field user_id || fail "produce with a broker down failed"
+EVENTS=$((EVENTS + 1))
+
+step "6/9  Consuming them back from the beginning to the end, with broker $VICTIM still down"
 echo "\$ runnel consume -t clickstream -o beginning -e -J -c 2      # two records as JSON"
 "$RUNNEL" consume -t clickstream -o beginning -e -J -c 2 -q || fail "consume failed"
 echo "\$ runnel consume -t clickstream -o beginning -e -f '%p %o %k\\n'"
@@ -106,12 +191,25 @@ awk '
 consumed=$(wc -l <"$TMP/consumed.txt")
 [ "$consumed" -eq "$EVENTS" ] || fail "consumed $consumed records, produced $EVENTS"
 
-step "6/7  Running the fraud-alerts job over the clickstream into SQLite"
+step "7/9  Restarting broker $VICTIM: it catches up from the leaders and rejoins every ISR"
+start_broker "$VICTIM"
+wait_listening "$VICTIM"
+RUNNEL_BROKERS="${LISTEN[1]},${LISTEN[2]},${LISTEN[3]}"
+t0=$(date +%s%N)
+wait_isr_whole
+echo "broker $VICTIM is back in the ISR of all 6 partitions $(( ($(date +%s%N) - t0) / 1000000 )) ms after it listened"
+echo "\$ runnel cluster rebalance-leaders     # leadership back to each partition's preferred replica"
+"$RUNNEL" cluster rebalance-leaders || fail "rebalance-leaders failed"
+sleep 0.5
+echo "\$ runnel topic describe clickstream"
+"$RUNNEL" topic describe clickstream || fail "topic describe failed"
+
+step "8/9  Running the fraud-alerts job over the clickstream into SQLite"
 echo "\$ cat examples/fraud_alerts/fraud_alerts.sql"
 grep -v '^--' "$JOB"
 echo
 echo "\$ runnel-processor --job examples/fraud_alerts/fraud_alerts.sql --bounded"
-(cd "$TMP" && "$PROCESSOR" --job "$JOB" --bounded) || fail "the fraud job failed"
+(cd "$TMP" && "$PROCESSOR" --job "$JOB" --bounded -b "$RUNNEL_BROKERS") || fail "the fraud job failed"
 echo
 echo "\$ sqlite3 analytics.db 'SELECT … FROM suspicious_users ORDER BY total DESC LIMIT 10'"
 sqlite3 -header -column "$TMP/analytics.db" \
@@ -124,14 +222,17 @@ echo "suspicious_users: $flagged flagged (SUM(value) > 1000 in a 5-minute window
 echo "runnel_offsets (committed with the rows, in the same transaction):"
 sqlite3 "$TMP/analytics.db" "SELECT '  ' || topic || '/' || partition || ' next offset ' || next_offset FROM runnel_offsets ORDER BY partition"
 
-step "7/7  Stopping the broker (SIGTERM)"
-kill -TERM "$BROKER_PID"
-status=0
-wait "$BROKER_PID" || status=$?
-BROKER_PID=
-[ "$status" -eq 0 ] || fail "the broker exited with status $status"
-echo "the broker stopped cleanly (exit status 0)"
+step "9/9  Stopping the brokers (SIGTERM)"
+for i in 1 2 3; do
+    kill -TERM "${PIDS[$i]}"
+    status=0
+    wait "${PIDS[$i]}" || status=$?
+    PIDS[$i]=-
+    [ "$status" -eq 0 ] || fail "broker $i exited with status $status"
+done
+echo "the three brokers stopped cleanly (exit status 0)"
 
-printf '\n%sDemo complete:%s %d events through Runnel and back, in order per partition, and\n' \
+printf '\n%sDemo complete:%s %d events through a three-broker Runnel cluster and back, in order\n' \
     "$BOLD" "$PLAIN" "$EVENTS"
-printf 'the fraud-alerts table computed from them.\n'
+printf 'per partition, with one broker killed and restarted on the way, and the fraud-alerts\n'
+printf 'table computed from them.\n'
