@@ -420,8 +420,10 @@ static void list_one(rn_api_ctx_t *ctx, const char *topic_name, Runnel__ListOffs
         return;
     }
     rn_log_t *log = rn_part_log(part);
-    char why[160];
-    rn_err_t lerr = rn_repl_produce_check(part, 1, why, sizeof why); /* served by the leader */
+    /* Served by the leader; "latest" only once a new leader knows its committed end. */
+    rn_err_t lerr = rn_repl_offsets_check(part);
+    if (lerr == RN_ERR_LEADER_NOT_AVAILABLE && lp->timestamp != -1)
+        lerr = RN_OK;
     if (lerr != RN_OK) {
         res->error = (Runnel__ErrorCode)lerr;
         return;

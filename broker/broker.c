@@ -129,7 +129,8 @@ static void close_handle(uv_handle_t *h)
 /* Everything in flight is done: close the remaining handles so uv_run returns. */
 static void close_all_handles(broker_t *b)
 {
-    rn_bm_set_repl(b->metrics, NULL);
+    if (b->metrics)
+        rn_bm_set_repl(b->metrics, NULL);
     rn_repl_stop(b->repl);
     rn_cops_stop(b->cops);
     if (b->publish_started)
@@ -572,6 +573,7 @@ static int start_members(broker_t *b)
         .fetch_max_bytes = cfg->replica_fetch_max_bytes,
         .fetch_backoff_ms = cfg->replica_fetch_backoff_ms,
         .num_partitions = cfg->num_partitions,
+        .data_dir = cfg->data_dir,
     };
     rn_cops_opts_t co = {
         .loop = &b->loop,

@@ -123,6 +123,7 @@ static void produce_partition(struct produce *p, int32_t acks, uint32_t timeout_
                  topic_name, pp->partition, pr.base_offset);
     if (pr.records)
         *appended = true;
+    rn_repl_appended(part);
     if (acks == -1 && rn_part_repl(part)) {
         struct pwait *rw = rn_arena_calloc(&p->arena, 1, sizeof *rw);
         bool rwaiting = false;

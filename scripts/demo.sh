@@ -28,17 +28,9 @@ for bin in "$RUNNEL" "$BROKER" "$PROCESSOR"; do
 done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/runnel-demo.XXXXXX")
-PIDS=(- - - -)
+. "$(dirname "$0")/cluster-lib.sh"
 cleanup() {
-    for i in 1 2 3; do
-        pid=${PIDS[$i]}
-        if [ "$pid" != - ] && kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null || true
-        fi
-    done
-    for i in 1 2 3; do
-        [ "${PIDS[$i]}" != - ] && wait "${PIDS[$i]}" 2>/dev/null || true
-    done
+    cl_stop_all
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -57,31 +49,6 @@ fail() {
     exit 1
 }
 
-# A free loopback port (the controller listeners need fixed ports: the voters dial them).
-free_port() {
-    perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0", ReuseAddr => 1)->sockport' ||
-        fail "cannot pick a free port (perl)"
-}
-
-start_broker() {
-    local i=$1
-    rm -f "$TMP/data$i/listening"
-    "$BROKER" --node-id "$i" --data-dir "$TMP/data$i" --listen "${LISTEN[$i]}" \
-        --controller-listen "127.0.0.1:${CPORT[$i]}" --controller-quorum "$QUORUM" \
-        2>>"$TMP/broker$i.log" &
-    PIDS[$i]=$!
-}
-
-wait_listening() {
-    local i=$1
-    for _ in $(seq 1 200); do
-        [ -s "$TMP/data$i/listening" ] && return 0
-        kill -0 "${PIDS[$i]}" 2>/dev/null || fail "broker $i exited during start-up"
-        sleep 0.05
-    done
-    fail "broker $i did not listen within 10 s"
-}
-
 # Waits until `runnel topic describe` shows every partition with a full ISR (3 members).
 wait_isr_whole() {
     for _ in $(seq 1 300); do
@@ -96,21 +63,13 @@ wait_isr_whole() {
 }
 
 step "1/9  Starting a cluster of three runnel-brokers on free loopback ports (data in $TMP)"
-LISTEN=(- - - -)
-CPORT=(- - - -)
-QUORUM=
-for i in 1 2 3; do
-    CPORT[$i]=$(free_port)
-    QUORUM="${QUORUM:+$QUORUM,}$i@127.0.0.1:${CPORT[$i]}"
-    LISTEN[$i]=127.0.0.1:$(free_port)
-    mkdir -p "$TMP/data$i"
-done
+cl_init
 for i in 1 2 3; do
     echo "\$ runnel-broker --node-id $i --data-dir data$i --listen ${LISTEN[$i]} --controller-listen 127.0.0.1:${CPORT[$i]} --controller-quorum $QUORUM"
-    start_broker "$i"
+    cl_start "$i"
 done
-for i in 1 2 3; do wait_listening "$i"; done
-RUNNEL_BROKERS="${LISTEN[1]},${LISTEN[2]},${LISTEN[3]}"
+for i in 1 2 3; do cl_wait "$i"; done
+RUNNEL_BROKERS=$(cl_brokers)
 export RUNNEL_BROKERS
 echo "three brokers listening on $RUNNEL_BROKERS (exported as RUNNEL_BROKERS)"
 for _ in $(seq 1 100); do
@@ -144,11 +103,8 @@ echo "\$ runnel offsets -t clickstream"
 step "5/9  Killing the broker that leads partition 0 (SIGKILL)"
 VICTIM=$("$RUNNEL" topic describe clickstream | awk '/Partition: 0\t|Partition: 0 / { for (i = 1; i <= NF; i++) if ($i == "Leader:") print $(i + 1) }' | head -n1)
 [ -n "$VICTIM" ] || fail "cannot find the leader of partition 0"
-kill -KILL "${PIDS[$VICTIM]}"
-wait "${PIDS[$VICTIM]}" 2>/dev/null || true
-PIDS[$VICTIM]=-
-RUNNEL_BROKERS=$(for i in 1 2 3; do [ "$i" != "$VICTIM" ] && printf '%s,' "${LISTEN[$i]}"; done)
-RUNNEL_BROKERS=${RUNNEL_BROKERS%,}
+cl_kill "$VICTIM"
+RUNNEL_BROKERS=$(cl_brokers "$VICTIM")
 export RUNNEL_BROKERS
 t0=$(date +%s%N)
 for _ in $(seq 1 100); do
@@ -192,9 +148,9 @@ consumed=$(wc -l <"$TMP/consumed.txt")
 [ "$consumed" -eq "$EVENTS" ] || fail "consumed $consumed records, produced $EVENTS"
 
 step "7/9  Restarting broker $VICTIM: it catches up from the leaders and rejoins every ISR"
-start_broker "$VICTIM"
-wait_listening "$VICTIM"
-RUNNEL_BROKERS="${LISTEN[1]},${LISTEN[2]},${LISTEN[3]}"
+cl_start "$VICTIM"
+cl_wait "$VICTIM"
+RUNNEL_BROKERS=$(cl_brokers)
 t0=$(date +%s%N)
 wait_isr_whole
 echo "broker $VICTIM is back in the ISR of all 6 partitions $(( ($(date +%s%N) - t0) / 1000000 )) ms after it listened"
@@ -223,13 +179,7 @@ echo "runnel_offsets (committed with the rows, in the same transaction):"
 sqlite3 "$TMP/analytics.db" "SELECT '  ' || topic || '/' || partition || ' next offset ' || next_offset FROM runnel_offsets ORDER BY partition"
 
 step "9/9  Stopping the brokers (SIGTERM)"
-for i in 1 2 3; do
-    kill -TERM "${PIDS[$i]}"
-    status=0
-    wait "${PIDS[$i]}" || status=$?
-    PIDS[$i]=-
-    [ "$status" -eq 0 ] || fail "broker $i exited with status $status"
-done
+for i in 1 2 3; do cl_stop "$i"; done
 echo "the three brokers stopped cleanly (exit status 0)"
 
 printf '\n%sDemo complete:%s %d events through a three-broker Runnel cluster and back, in order\n' \

@@ -841,6 +841,10 @@ void rn_cops_init_producer_id(rn_cops_t *c, rn_resp_t *resp,
                               const Runnel__InitProducerIdRequest *req)
 {
     (void)req; /* a known id is bumped by the client asking again; ids are never reused */
+    if (!c) {
+        send_plain_error(resp, RN_ERR_COORDINATOR_NOT_AVAILABLE, "the broker is starting; retry");
+        return;
+    }
     if (c->pid_next < c->pid_end && !c->pid_waiters) {
         answer_pid(c, resp);
         return;
@@ -895,10 +899,23 @@ static void on_forwarded(void *ctx, rn_err_t err, Runnel__Response *answer)
     free(f);
 }
 
+#define FORWARDED_BY "runnel-forward"
+
 bool rn_cops_forward(rn_cops_t *c, rn_resp_t *resp, Runnel__Request *req)
 {
     if (!c || rn_ctl_is_active(c->ctl))
         return false;
+    /* Forward once, and never to ourselves (a new raft leader before its barrier applied):
+     * two brokers that disagree on the controller must not bounce a request. */
+    int32_t ctl = rn_ctl_controller_id(c->ctl);
+    if (ctl < 0 || ctl == c->node_id ||
+        (req->header->client_id && strcmp(req->header->client_id, FORWARDED_BY) == 0)) {
+        send_plain_error(resp, RN_ERR_NOT_CONTROLLER,
+                         "the active controller is changing; retry");
+        return true;
+    }
+    char *client_id = req->header->client_id; /* the server frees the request: put it back */
+    req->header->client_id = (char *)FORWARDED_BY;
     struct fwd *f = calloc(1, sizeof *f);
     if (!f) {
         send_plain_error(resp, RN_ERR_UNKNOWN_SERVER_ERROR, "broker out of memory");
@@ -910,8 +927,10 @@ bool rn_cops_forward(rn_cops_t *c, rn_resp_t *resp, Runnel__Request *req)
                        : req->body_case == RUNNEL__REQUEST__BODY_DELETE_TOPICS
                            ? req->delete_topics->timeout_ms
                            : 0;
-    if (rn_mem_send_controller(c->mem, req, (int)(timeout ? timeout : 30000), on_forwarded, f) !=
-        RN_OK) {
+    rn_err_t sent = rn_mem_send_controller(c->mem, req, (int)(timeout ? timeout : 30000),
+                                           on_forwarded, f); /* packed here, at once */
+    req->header->client_id = client_id;
+    if (sent != RN_OK) {
         free(f);
         send_plain_error(resp, RN_ERR_NOT_CONTROLLER,
                          "no active controller is known right now; retry");

@@ -24,6 +24,8 @@
 #define EPOCH_LAG_BACKOFF_MS 10
 #define MAX_PARTS_PER_REQUEST 4096
 
+static void kick(struct fetcher *f);
+
 struct fetcher {
     struct fetcher *next;
     rn_repl_t *r;
@@ -32,10 +34,27 @@ struct fetcher {
     bool in_flight;
     int64_t retry_at_ms;
     rpart_t *parts;
+    uv_timer_t timer;              /* wakes the fetcher when a backoff ends */
 };
 
+static void on_fetcher_timer(uv_timer_t *t)
+{
+    struct fetcher *f = t->data;
+    kick(f);
+}
 
-static void kick(struct fetcher *f);
+/* Wakes f when its earliest backoff (its own or a partition's) ends. */
+static void arm(struct fetcher *f, int64_t now)
+{
+    int64_t at = f->retry_at_ms > now ? f->retry_at_ms : INT64_MAX;
+    for (rpart_t *rp = f->parts; rp; rp = rp->fnext)
+        if (rp->retry_at_ms > now && rp->retry_at_ms < at)
+            at = rp->retry_at_ms;
+    if (at != INT64_MAX)
+        uv_timer_start(&f->timer, on_fetcher_timer, (uint64_t)(at - now), 0);
+}
+
+
 
 static struct fetcher *fetcher_for(rn_repl_t *r, int32_t leader)
 {
@@ -47,6 +66,8 @@ static struct fetcher *fetcher_for(rn_repl_t *r, int32_t leader)
         return NULL;
     f->r = r;
     f->leader = leader;
+    uv_timer_init(r->loop, &f->timer);
+    f->timer.data = f;
     f->next = r->fetchers;
     r->fetchers = f;
     return f;
@@ -113,6 +134,20 @@ static bool part_ready(rpart_t *rp, int64_t now)
     return rp->retry_at_ms <= now;
 }
 
+/* Moves the partitions up to and including last to the end of f's list, so a request capped
+ * at MAX_PARTS_PER_REQUEST does not always take the same ones. */
+static void rotate_after(struct fetcher *f, rpart_t *last)
+{
+    if (!last || !last->fnext)
+        return;
+    rpart_t *head = f->parts, *tail = last->fnext;
+    while (tail->fnext)
+        tail = tail->fnext;
+    f->parts = last->fnext;
+    last->fnext = NULL;
+    tail->fnext = head;
+}
+
 /* ------------------------------------------------------------ truncation ---- */
 
 static void on_epochs(void *ctx, rn_err_t err, Runnel__Response *resp)
@@ -134,6 +169,7 @@ static void on_epochs(void *ctx, rn_err_t err, Runnel__Response *resp)
                 rp->fstate = F_TRUNCATE;
         if (resp)
             runnel__response__free_unpacked(resp, NULL);
+        kick(f); /* arms the backoff */
         return;
     }
     const Runnel__OffsetForLeaderEpochResponse *o = resp->offset_for_leader_epoch;
@@ -153,9 +189,17 @@ static void on_epochs(void *ctx, rn_err_t err, Runnel__Response *resp)
             rn_log_t *log = rn_part_log(rp->part);
             uint64_t end = rn_log_end_offset(log);
             if (e->leader_epoch < 0) {
+                /* KIP-101's fallback: nothing here above the high watermark is known to be
+                 * the leader's (after a restart the HW is 0: everything is fetched again). */
                 RN_WARN("repl", "%s-%" PRIu32 ": the leader has no epoch at or below ours; "
-                        "fetching from %" PRIu64 " without truncating", rp->topic,
-                        rp->partition, end);
+                        "truncating to the high watermark %" PRIu64, rp->topic, rp->partition,
+                        rp->hw);
+                rn_err_t te = rn_part_truncate(rp->part, rp->hw);
+                if (te != RN_OK && rn_log_end_offset(log) != rp->hw) {
+                    backoff_part(rp, te == RN_ERR_AGAIN ? EPOCH_LAG_BACKOFF_MS
+                                                        : r->fetch_backoff_ms);
+                    continue;
+                }
                 rp->fstate = F_FETCH;
                 continue;
             }
@@ -176,8 +220,18 @@ static void on_epochs(void *ctx, rn_err_t err, Runnel__Response *resp)
                 if (rp->hw > point)
                     rp->hw = point;
             }
-            if (done)
+            if (done) {
                 rp->fstate = F_FETCH;
+            } else if (point >= rn_log_end_offset(log)) {
+                /* KIP-279 round that cut nothing: our newest epochs start at the end and hold
+                 * no batch; drop them so the next question is about an older epoch. */
+                rn_err_t de = rn_log_drop_epochs_from(log, rn_log_end_offset(log));
+                if (de != RN_OK) {
+                    RN_ERROR("repl", "%s-%" PRIu32 ": cannot rewrite the epoch cache: %s",
+                             rp->topic, rp->partition, rn_err_str(de));
+                    backoff_part(rp, r->fetch_backoff_ms);
+                }
+            }
         }
     }
     runnel__response__free_unpacked(resp, NULL);
@@ -242,6 +296,8 @@ static bool send_epochs(struct fetcher *f, rn_conn_t *c, int64_t now)
         f->in_flight = true;
         for (size_t i = 0; i < k; i++)
             sent[i]->fstate = F_TRUNCATING;
+        if (k == MAX_PARTS_PER_REQUEST)
+            rotate_after(f, sent[k - 1]);
     }
     free(topics);
     free(tps);
@@ -269,6 +325,7 @@ static void on_fetched(void *ctx, rn_err_t err, Runnel__Response *resp)
         f->retry_at_ms = rn_repl__now_ms() + r->fetch_backoff_ms;
         if (resp)
             runnel__response__free_unpacked(resp, NULL);
+        kick(f); /* arms the backoff */
         return;
     }
     const Runnel__FetchResponse *fr = resp->fetch;
@@ -324,9 +381,11 @@ static bool send_fetch(struct fetcher *f, rn_conn_t *c, int64_t now)
     Runnel__FetchPartition **pps = calloc(n, sizeof *pps);
     bool ok = topics && tps && parts && pps;
     size_t k = 0;
+    rpart_t *last = NULL;
     for (rpart_t *rp = f->parts; rp && ok && k < n; rp = rp->fnext) {
         if (rp->fstate != F_FETCH || !part_ready(rp, now))
             continue;
+        last = rp;
         runnel__fetch_topic__init(&topics[k]);
         runnel__fetch_partition__init(&parts[k]);
         topics[k].name = rp->topic;
@@ -356,8 +415,11 @@ static bool send_fetch(struct fetcher *f, rn_conn_t *c, int64_t now)
     req.body_case = RUNNEL__REQUEST__BODY_FETCH;
     req.fetch = &fq;
     if (ok && rn_conn_send(c, &req, (int)r->fetch_wait_max_ms + 5000, true, on_fetched, f) ==
-                  RN_OK)
+                  RN_OK) {
         f->in_flight = true;
+        if (k == MAX_PARTS_PER_REQUEST)
+            rotate_after(f, last);
+    }
     free(topics);
     free(tps);
     free(parts);
@@ -369,8 +431,12 @@ static bool send_fetch(struct fetcher *f, rn_conn_t *c, int64_t now)
 static void kick(struct fetcher *f)
 {
     int64_t now = rn_repl__now_ms();
-    if (f->in_flight || !f->parts || f->retry_at_ms > now || f->r->stopped)
+    if (f->in_flight || !f->parts || f->r->stopped)
         return;
+    if (f->retry_at_ms > now) {
+        arm(f, now);
+        return;
+    }
     rn_conn_t *c = conn_for(f);
     if (!c)
         return;
@@ -379,6 +445,8 @@ static void kick(struct fetcher *f)
         return;
     if (!send_epochs(f, c, now) || !f->in_flight)
         send_fetch(f, c, now);
+    if (!f->in_flight)
+        arm(f, now); /* every partition is backing off */
 }
 
 void rn_repl__fetchers_tick(rn_repl_t *r)
@@ -388,6 +456,11 @@ void rn_repl__fetchers_tick(rn_repl_t *r)
             rn_conn_check_timeouts(f->conn, rn_now_ns());
         kick(f);
     }
+}
+
+static void on_fetcher_closed(uv_handle_t *h)
+{
+    free(h->data);
 }
 
 void rn_repl__fetchers_free(rn_repl_t *r)
@@ -402,6 +475,6 @@ void rn_repl__fetchers_free(rn_repl_t *r)
             f->r = r;
             rn_conn_free(c); /* fails the outstanding request: its callback sees r->stopped */
         }
-        free(f);
+        uv_close((uv_handle_t *)&f->timer, on_fetcher_closed);
     }
 }

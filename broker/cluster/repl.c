@@ -2,12 +2,15 @@
  * follower side is in fetcher.c, what both share in repl_int.h. */
 #include "repl.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
+#include "fsutil.h"
 #include "fetch.h"
 #include "logging.h"
 #include "members.h"
@@ -108,6 +111,7 @@ static void update_hw(rpart_t *rp)
 
 struct alter {
     rn_repl_t *r;
+    uint8_t topic_id[RN_IMG_ID_LEN];
     char topic[RN_REPL_TOPIC_MAX];
     uint32_t partition;
     uint32_t leader_epoch;
@@ -117,7 +121,8 @@ static void on_altered(void *ctx, rn_err_t err, Runnel__Response *resp)
 {
     struct alter *a = ctx;
     rpart_t *rp = a->r->stopped ? NULL : rn_repl__find(a->r, a->topic, a->partition);
-    if (rp && rp->leader_epoch == a->leader_epoch) {
+    if (rp && rp->leader_epoch == a->leader_epoch &&
+        memcmp(rp->topic_id, a->topic_id, RN_IMG_ID_LEN) == 0) {
         rp->alter_in_flight = false;
         const Runnel__AlterPartitionResponse *ar =
             err == RN_OK && resp->body_case == RUNNEL__RESPONSE__BODY_ALTER_PARTITION
@@ -157,6 +162,7 @@ static void propose_isr(rpart_t *rp, const int32_t *new_isr, uint32_t n)
         return;
     a->r = r;
     snprintf(a->topic, sizeof a->topic, "%s", rp->topic);
+    memcpy(a->topic_id, rp->topic_id, RN_IMG_ID_LEN);
     a->partition = rp->partition;
     a->leader_epoch = rp->leader_epoch;
     Runnel__RequestHeader h = RUNNEL__REQUEST_HEADER__INIT;
@@ -184,6 +190,12 @@ static void propose_isr(rpart_t *rp, const int32_t *new_isr, uint32_t n)
     rp->n_pending_isr = n;
 }
 
+static bool unfenced_here(const rn_repl_t *r, int32_t id)
+{
+    const rn_img_broker_t *b = rn_img_broker(r->img, id);
+    return b && !b->fenced;
+}
+
 /* Shrink: ISR followers not caught up for replica.lag.time.max.ms; expand: caught-up others. */
 static void check_isr(rpart_t *rp, int64_t now)
 {
@@ -203,11 +215,10 @@ static void check_isr(rpart_t *rp, int64_t now)
         }
         next[n++] = rp->isr[i];
     }
-    uint64_t end = rn_log_end_offset(rn_part_log(rp->part));
     for (uint32_t i = 0; i < rp->n_replicas && !change; i++) {
         struct rfol *f = &rp->fol[i];
         if (has(rp->isr, rp->n_isr, f->id) || f->leo < 0 || (uint64_t)f->leo < rp->hw ||
-            (uint64_t)f->leo < rp->epoch_start || (uint64_t)f->leo < end)
+            (uint64_t)f->leo < rp->epoch_start || !unfenced_here(rp->r, f->id))
             continue;
         RN_INFO("repl", "%s-%" PRIu32 ": follower %" PRId32 " caught up: proposing it into the ISR",
                 rp->topic, rp->partition, f->id);
@@ -225,9 +236,16 @@ static void follower_fetched(rpart_t *rp, int32_t id, int64_t offset)
     if (!f)
         return;
     int64_t now = rn_repl__now_ms();
+    uint64_t end = rn_log_end_offset(rn_part_log(rp->part));
     f->leo = offset;
-    if ((uint64_t)offset >= rn_log_end_offset(rn_part_log(rp->part)))
+    /* Kafka's rule: caught up when at the end now, or at least where the end was when the
+     * previous fetch was answered (as of then) - under load there is always a newer append. */
+    if ((uint64_t)offset >= end)
         f->caught_up_ms = now;
+    else if (f->last_fetch_ms && (uint64_t)offset >= f->last_fetch_end)
+        f->caught_up_ms = f->last_fetch_ms;
+    f->last_fetch_end = end;
+    f->last_fetch_ms = now;
     update_hw(rp);
     if (!has(rp->isr, rp->n_isr, id))
         check_isr(rp, now);
@@ -286,7 +304,9 @@ static void apply_state(rpart_t *rp, const rn_img_partition_t *ps)
     }
     memcpy(rp->replicas, ps->replicas, nr * sizeof *rp->replicas);
     rp->n_replicas = nr;
-    if (!rp->alter_in_flight || moved || ps->partition_epoch > rp->partition_epoch) {
+    /* Never an older state than an AlterPartition answer already gave (the image may lag). */
+    if (moved || ps->partition_epoch > rp->partition_epoch ||
+        (!rp->alter_in_flight && ps->partition_epoch == rp->partition_epoch)) {
         memcpy(rp->isr, ps->isr, ni * sizeof *rp->isr);
         rp->n_isr = ni;
         rp->partition_epoch = ps->partition_epoch;
@@ -316,10 +336,9 @@ static void apply_state(rpart_t *rp, const rn_img_partition_t *ps)
 
 rpart_t *rn_repl__find(rn_repl_t *r, const char *topic, uint32_t partition)
 {
-    for (rpart_t *rp = r->parts; rp; rp = rp->next)
-        if (rp->partition == partition && strcmp(rp->topic, topic) == 0)
-            return rp;
-    return NULL;
+    rn_topic_t *t = rn_topics_find(r->topics, topic); /* a binary search */
+    rn_part_t *part = t ? rn_topic_partition(t, partition) : NULL;
+    return part ? rn_part_repl(part) : NULL;
 }
 
 static void drop_rpart(rpart_t *rp)
@@ -371,6 +390,65 @@ static bool replicates(const rn_img_topic_t *t, int32_t id)
     return false;
 }
 
+/* Gives part its replication state (no role yet); NULL when out of memory. */
+static rpart_t *attach(rn_repl_t *r, rn_part_t *part, const char *name, uint32_t p)
+{
+    rpart_t *rp = rn_part_repl(part);
+    if (rp)
+        return rp;
+    if (!(rp = calloc(1, sizeof *rp)))
+        return NULL;
+    rp->r = r;
+    rp->part = part;
+    snprintf(rp->topic, sizeof rp->topic, "%s", name);
+    rp->partition = p;
+    rp->role = ROLE_NONE;
+    rp->leader = -1;
+    rp->leader_epoch = UINT32_MAX;
+    rp->waiters_tail = &rp->waiters;
+    rp->next = r->parts;
+    r->parts = rp;
+    rn_part_set_repl(part, rp);
+    return rp;
+}
+
+/* DATA_DIR/NAME-0/topic.id: which topic (by id) the local copy of NAME is. */
+static void id_path(const rn_repl_t *r, const char *name, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s-0/topic.id", r->data_dir, name);
+}
+
+static void id_hex(const uint8_t *id, char out[2 * RN_IMG_ID_LEN + 2])
+{
+    for (int i = 0; i < RN_IMG_ID_LEN; i++)
+        snprintf(out + 2 * i, 3, "%02x", id[i]);
+    out[2 * RN_IMG_ID_LEN] = '\n';
+    out[2 * RN_IMG_ID_LEN + 1] = '\0';
+}
+
+/* True when the local copy of t's name holds topic t (its topic.id says so). */
+static bool same_topic(const rn_repl_t *r, const rn_img_topic_t *t)
+{
+    char path[PATH_MAX], want[2 * RN_IMG_ID_LEN + 2];
+    id_path(r, rn_img_topic_name(t), path, sizeof path);
+    id_hex(rn_img_topic_id(t), want);
+    rn_buf_t b = RN_BUF_INIT;
+    bool same = rn_fs_read_all(path, &b) == RN_OK && b.len == strlen(want) &&
+                memcmp(b.data, want, b.len) == 0;
+    rn_buf_free(&b);
+    return same;
+}
+
+static void drop_local(rn_repl_t *r, const char *name, const char *why)
+{
+    char copy[RN_REPL_TOPIC_MAX], err[256];
+    snprintf(copy, sizeof copy, "%s", name);
+    RN_WARN("repl", "topic %s: %s; removing the local copy", copy, why);
+    drop_topic(r, copy);
+    if (rn_topics_delete(r->topics, copy, err, sizeof err) != RN_OK)
+        RN_ERROR("repl", "topic %s: cannot delete the local copy: %s", copy, err);
+}
+
 /* Opens (creating when missing) the local logs of t and gives each partition its state. */
 static void open_topic(rn_repl_t *r, const rn_img_topic_t *t)
 {
@@ -379,12 +457,11 @@ static void open_topic(rn_repl_t *r, const rn_img_topic_t *t)
         return;
     rn_topic_t *local = rn_topics_find(r->topics, name);
     if (local && rn_topic_partition_count(local) != rn_img_topic_partitions(t)) {
-        RN_WARN("repl", "topic %s: the local copy has %" PRIu32 " partitions, the cluster %" PRIu32
-                "; replacing the local copy", name, rn_topic_partition_count(local),
-                rn_img_topic_partitions(t));
-        drop_topic(r, name);
-        char err[256];
-        rn_topics_delete(r->topics, name, err, sizeof err);
+        drop_local(r, name, "the cluster's topic of that name has another partition count");
+        local = NULL;
+    } else if (local && !same_topic(r, t)) {
+        /* deleted and created again while this broker was away: other records */
+        drop_local(r, name, "the local copy belongs to an earlier topic of that name");
         local = NULL;
     }
     if (!local) {
@@ -401,25 +478,17 @@ static void open_topic(rn_repl_t *r, const rn_img_topic_t *t)
         local = rn_topics_find(r->topics, name);
         if (!local)
             return;
+        char path[PATH_MAX], hex[2 * RN_IMG_ID_LEN + 2];
+        id_path(r, name, path, sizeof path);
+        id_hex(rn_img_topic_id(t), hex);
+        if (rn_fs_write_atomic(path, hex, strlen(hex), true) != RN_OK)
+            RN_ERROR("repl", "topic %s: cannot write %s: %s", name, path, strerror(errno));
     }
     for (uint32_t p = 0; p < rn_img_topic_partitions(t); p++) {
-        rn_part_t *part = rn_topic_partition(local, p);
-        rpart_t *rp = rn_part_repl(part);
-        if (!rp) {
-            if (!(rp = calloc(1, sizeof *rp)))
-                continue;
-            rp->r = r;
-            rp->part = part;
-            snprintf(rp->topic, sizeof rp->topic, "%s", name);
-            rp->partition = p;
-            rp->role = ROLE_NONE;
-            rp->leader = -1;
-            rp->leader_epoch = UINT32_MAX;
-            rp->waiters_tail = &rp->waiters;
-            rp->next = r->parts;
-            r->parts = rp;
-            rn_part_set_repl(part, rp);
-        }
+        rpart_t *rp = attach(r, rn_topic_partition(local, p), name, p);
+        if (!rp)
+            continue;
+        memcpy(rp->topic_id, rn_img_topic_id(t), RN_IMG_ID_LEN);
         apply_state(rp, rn_img_partition(t, p));
     }
 }
@@ -431,14 +500,10 @@ static void reconcile(rn_repl_t *r)
         rn_topic_t *local = rn_topics_at(r->topics, i);
         const char *name = rn_topic_name(local);
         const rn_img_topic_t *t = rn_img_topic_by_name(r->img, name);
-        if (t && replicates(t, r->node_id))
+        if (t && replicates(t, r->node_id) && same_topic(r, t))
             continue;
-        RN_INFO("repl", "topic %s is not (or no longer) replicated here: removing the local copy",
-                name);
-        char copy[RN_REPL_TOPIC_MAX], err[256];
-        snprintf(copy, sizeof copy, "%s", name);
-        drop_topic(r, copy);
-        rn_topics_delete(r->topics, copy, err, sizeof err);
+        drop_local(r, name, t ? "not replicated here (or an earlier topic of that name)"
+                              : "the cluster no longer has it");
     }
 }
 
@@ -474,10 +539,11 @@ void rn_repl_publish(rn_repl_t *r)
         rn_topic_t *local = rn_topics_find(r->topics, rn_img_topic_name(t));
         rn_part_t *part = local ? rn_topic_partition(local, d.partitions_changed[i].partition)
                                 : NULL;
-        if (part && rn_part_repl(part))
-            apply_state(rn_part_repl(part), rn_img_partition(t, d.partitions_changed[i].partition));
-        else if (!local)
-            open_topic(r, t); /* newly assigned here */
+        rpart_t *rp = part ? rn_part_repl(part) : NULL;
+        if (rp && memcmp(rp->topic_id, rn_img_topic_id(t), RN_IMG_ID_LEN) == 0)
+            apply_state(rp, rn_img_partition(t, d.partitions_changed[i].partition));
+        else
+            open_topic(r, t); /* newly assigned here, or the local copy is not this topic */
     }
     /* Brokers moved (a leader's address) or this broker is now known: fetchers re-resolve. */
     if (d.n_brokers_changed)
@@ -527,6 +593,23 @@ uint64_t rn_repl_hw(rn_part_t *part)
     return rp ? rp->hw : rn_log_end_offset(rn_part_log(part));
 }
 
+void rn_repl_appended(rn_part_t *part)
+{
+    rpart_t *rp = rn_part_repl(part);
+    if (rp)
+        update_hw(rp);
+}
+
+rn_err_t rn_repl_offsets_check(rn_part_t *part)
+{
+    rpart_t *rp = rn_part_repl(part);
+    if (!rp)
+        return RN_OK;
+    if (rp->role != ROLE_LEADER)
+        return RN_ERR_NOT_LEADER_OR_FOLLOWER;
+    return rp->hw < rp->epoch_start ? RN_ERR_LEADER_NOT_AVAILABLE : RN_OK;
+}
+
 rn_err_t rn_repl_produce_check(rn_part_t *part, int32_t acks, char *msg, size_t msglen)
 {
     rpart_t *rp = rn_part_repl(part);
@@ -551,8 +634,10 @@ rn_err_t rn_repl_wait_hw(rn_part_t *part, uint64_t end_offset, uint32_t timeout_
 {
     rpart_t *rp = rn_part_repl(part);
     *waiting = false;
-    update_hw(rp ? rp : NULL);
-    if (!rp || rp->hw >= end_offset)
+    if (!rp)
+        return RN_OK;
+    update_hw(rp);
+    if (rp->hw >= end_offset)
         return RN_OK;
     struct hwait *w = calloc(1, sizeof *w);
     if (!w)
@@ -615,6 +700,15 @@ rn_repl_t *rn_repl_new(const rn_repl_opts_t *o)
     r->fetch_max_bytes = o->fetch_max_bytes;
     r->fetch_backoff_ms = o->fetch_backoff_ms;
     r->num_partitions = o->num_partitions;
+    if (!(r->data_dir = strdup(o->data_dir ? o->data_dir : "."))) {
+        free(r);
+        return NULL;
+    }
+    for (size_t i = 0; i < rn_topics_count(r->topics); i++) {
+        rn_topic_t *t = rn_topics_at(r->topics, i);
+        for (uint32_t p = 0; p < rn_topic_partition_count(t); p++)
+            (void)attach(r, rn_topic_partition(t, p), rn_topic_name(t), p);
+    }
     uv_timer_init(r->loop, &r->timer);
     r->timer.data = r;
     uv_timer_start(&r->timer, on_tick, TICK_MS, TICK_MS);
@@ -640,6 +734,8 @@ void rn_repl_stop(rn_repl_t *r)
 
 void rn_repl_free(rn_repl_t *r)
 {
+    if (r)
+        free(r->data_dir);
     free(r);
 }
 

@@ -62,8 +62,14 @@ typedef struct rn_repl_opts {
     uint32_t fetch_max_bytes;      /* replica.fetch.max.bytes */
     uint32_t fetch_backoff_ms;     /* replica.fetch.backoff.ms */
     uint32_t num_partitions;       /* for rn_topics_create's defaults */
+    const char *data_dir;          /* where each local copy records its topic id */
 } rn_repl_opts_t;
 
+/*
+ * Every partition already open in topics is taken over at once with no role: until the image
+ * says otherwise it is neither served nor fetched (a restarted broker never serves its old
+ * logs from before the metadata it has).
+ */
 rn_repl_t *rn_repl_new(const rn_repl_opts_t *o);
 /* Consumer long polls to wake when a high watermark advances or a role changes. */
 void rn_repl_set_fetch(rn_repl_t *r, rn_fetch_t *f);
@@ -88,6 +94,15 @@ rn_err_t rn_repl_read_limit(rn_part_t *part, int32_t replica_id, int32_t current
                             int64_t fetch_offset, uint64_t *limit, uint64_t *hw);
 /* The HW consumers see (the log end on a single node). */
 uint64_t rn_repl_hw(rn_part_t *part);
+
+/* After an append here (any acks): an ISR of the leader alone moves the HW at once. */
+void rn_repl_appended(rn_part_t *part);
+/*
+ * ListOffsets(latest) may answer: a new leader whose HW has not reached the start of its
+ * epoch yet does not know the end of the committed log (KIP-207): LEADER_NOT_AVAILABLE
+ * (retriable) then; NOT_LEADER_OR_FOLLOWER on a non-leader; RN_OK on a single node.
+ */
+rn_err_t rn_repl_offsets_check(rn_part_t *part);
 
 /* Before an append: NOT_LEADER_OR_FOLLOWER, or NOT_ENOUGH_REPLICAS for acks=all; RN_OK. */
 rn_err_t rn_repl_produce_check(rn_part_t *part, int32_t acks, char *msg, size_t msglen);

@@ -14,7 +14,9 @@ enum { F_TRUNCATE, F_TRUNCATING, F_FETCH };
 struct rfol {
     int32_t id;
     int64_t leo;              /* its last fetch offset in this epoch; -1: none yet */
-    int64_t caught_up_ms;     /* last time a fetch of it reached the leader's log end */
+    int64_t caught_up_ms;     /* last time it had everything the leader had (Kafka's rule) */
+    uint64_t last_fetch_end;  /* the leader's log end when its previous fetch was answered */
+    int64_t last_fetch_ms;    /* when that was */
 };
 
 /* An acks=all produce waiting for the HW. */
@@ -34,6 +36,7 @@ typedef struct rpart {
     rn_repl_t *r;
     rn_part_t *part;
     char topic[RN_REPL_TOPIC_MAX];
+    uint8_t topic_id[RN_IMG_ID_LEN]; /* all zero until the image names it */
     uint32_t partition;
     int role;
     int32_t leader;
@@ -67,6 +70,7 @@ struct rn_repl {
     uint32_t max_frame;
     int64_t lag_time_max_ms;
     uint32_t fetch_wait_max_ms, fetch_max_bytes, fetch_backoff_ms, num_partitions;
+    char *data_dir;
     uv_timer_t timer;
     rpart_t *parts;
     struct fetcher *fetchers;

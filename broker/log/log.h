@@ -146,6 +146,14 @@ rn_err_t rn_log_append_replica(rn_log_t *log, const uint8_t *batches, size_t len
  */
 rn_err_t rn_log_assign_epoch(rn_log_t *log, uint32_t epoch);
 
+/*
+ * A follower's KIP-279 round whose truncation point is the log end: epochs that start at or
+ * after offset (>= the log end: they hold no batch) leave the cache, so the next
+ * OffsetForLeaderEpoch asks about an older epoch. RN_ERR_INVALID_ARG below the log end;
+ * RN_ERR_NO_SPACE / RN_ERR_IO when the checkpoint cannot be written.
+ */
+rn_err_t rn_log_drop_epochs_from(rn_log_t *log, uint64_t offset);
+
 /* The epoch cache, for lookups (owned by the log; valid until it closes). */
 const rn_lep_t *rn_log_epochs(const rn_log_t *log);
 /* OffsetForLeaderEpoch served from this log: rn_lep_end_offset_for with the log end. */

@@ -208,3 +208,12 @@ rn_err_t rn_log_end_offset_for_epoch(const rn_log_t *log, uint32_t epoch, rn_lep
 {
     return rn_lep_end_offset_for(log->epochs, epoch, rn_log_end_offset(log), out);
 }
+
+rn_err_t rn_log_drop_epochs_from(rn_log_t *log, uint64_t offset)
+{
+    if (offset < rn_log_end_offset(log))
+        return RN_ERR_INVALID_ARG;
+    if (!rn_lep_truncate_from_end(log->epochs, offset))
+        return RN_OK;
+    return rn_lep_persist(log->epochs);
+}
