@@ -12,14 +12,16 @@
 #                a real broker on loopback, 3 rounds, medians against the targets.
 #   3. peers     bench/peers.sh: the same workloads against Redis Streams and NATS JetStream in
 #                one run (needs redis-server and nats-server: scripts/install-deps.sh --bench).
+#   4. cluster   bench/cluster.sh: issue 5's targets on a three-broker cluster (failover time,
+#                replicated throughput against a single broker in the same run).
 #
-# BENCH_PARTS="storage targets peers" (default all three) picks a subset; ROUNDS and the other
+# BENCH_PARTS="storage targets peers cluster" (default all four) picks a subset; ROUNDS and the other
 # knobs of targets.sh and peers.sh pass through the environment.
 set -eu
 build=${1:?usage: bench/run.sh BUILD_DIR [runnel-log-bench flags]}
 shift
 here=$(dirname "$0")
-parts=${BENCH_PARTS:-storage targets peers}
+parts=${BENCH_PARTS:-storage targets peers cluster}
 bin="$build/bench/runnel-log-bench"
 status=0
 
@@ -37,6 +39,10 @@ for part in $parts; do
     targets)
         echo
         "$here/targets.sh" "$build" || status=1
+        ;;
+    cluster)
+        echo
+        "$here/cluster.sh" "$build" || status=1
         ;;
     peers)
         echo
