@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
@@ -16,7 +17,7 @@
 #include "repl.h"
 
 #define API_MIN RUNNEL__API_KEY__API_VERSIONS
-#define API_MAX RUNNEL__API_KEY__API_ALLOCATE_PRODUCER_IDS
+#define API_MAX RUNNEL__API_KEY__API_FETCH_METADATA_IMAGE
 #define NAPIS (API_MAX - API_MIN + 1)
 
 /* Whether this broker serves api (at version 0): the cluster APIs need cluster mode. */
@@ -30,7 +31,8 @@ static bool served(const rn_api_ctx_t *ctx, int api)
         api == RUNNEL__API_KEY__API_BROKER_HEARTBEAT ||
         api == RUNNEL__API_KEY__API_OFFSET_FOR_LEADER_EPOCH ||
         api == RUNNEL__API_KEY__API_ALTER_PARTITION ||
-        api == RUNNEL__API_KEY__API_ALLOCATE_PRODUCER_IDS)
+        api == RUNNEL__API_KEY__API_ALLOCATE_PRODUCER_IDS ||
+        api == RUNNEL__API_KEY__API_FETCH_METADATA_IMAGE)
         return ctx->ctl != NULL;
     if (api == RUNNEL__API_KEY__API_ELECT_LEADERS)
         return true;
@@ -582,6 +584,36 @@ static void api_describe_cluster(rn_api_ctx_t *ctx, rn_resp_t *resp)
     send_body(resp, &r, &a);
 }
 
+/* Cluster mode: this broker's image for an observer, when it is newer than the one it has. */
+static void api_fetch_metadata_image(rn_api_ctx_t *ctx, rn_resp_t *resp,
+                                     const Runnel__FetchMetadataImageRequest *req)
+{
+    rn_ctl_status_t st;
+    rn_ctl_status(ctx->ctl, &st);
+    Runnel__FetchMetadataImageResponse body = RUNNEL__FETCH_METADATA_IMAGE_RESPONSE__INIT;
+    body.index = st.last_applied;
+    body.controller_id = rn_ctl_controller_id(ctx->ctl);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (req->have_index < st.last_applied) {
+        rn_err_t e = rn_img_snapshot(ctx->img, NULL, &bytes, &len);
+        if (e != RN_OK) {
+            rn_api_send_error(resp, e == RN_ERR_STATE ? RN_ERR_UNSUPPORTED_VERSION
+                                                      : RN_ERR_UNKNOWN_SERVER_ERROR,
+                              "this broker cannot encode its metadata image");
+            return;
+        }
+        body.image.data = bytes;
+        body.image.len = len;
+    }
+    Runnel__Response r = RUNNEL__RESPONSE__INIT;
+    r.body_case = RUNNEL__RESPONSE__BODY_FETCH_METADATA_IMAGE;
+    r.fetch_metadata_image = &body;
+    rn_arena_t a = RN_ARENA_INIT;
+    send_body(resp, &r, &a);
+    free(bytes);
+}
+
 /* A single node: every partition is led by its only (preferred) replica already. */
 static void api_elect_leaders(rn_api_ctx_t *ctx, rn_resp_t *resp,
                               const Runnel__ElectLeadersRequest *req)
@@ -695,6 +727,9 @@ void rn_api_dispatch(void *vctx, rn_resp_t *resp, Runnel__Request *req)
     case RUNNEL__API_KEY__API_ELECT_LEADERS: api_elect_leaders(ctx, resp, req->elect_leaders); break;
     case RUNNEL__API_KEY__API_ALLOCATE_PRODUCER_IDS:
         rn_cops_allocate_pids(ctx->cops, resp, req->allocate_producer_ids);
+        break;
+    case RUNNEL__API_KEY__API_FETCH_METADATA_IMAGE:
+        api_fetch_metadata_image(ctx, resp, req->fetch_metadata_image);
         break;
     default: rn_api_send_error(resp, RN_ERR_UNSUPPORTED_VERSION, "unknown API"); break;
     }

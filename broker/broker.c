@@ -524,6 +524,9 @@ static int start_controller(broker_t *b)
         .snapshot_threshold = cfg->metadata_snapshot_threshold,
         .fsm = {b, img_apply, img_snapshot, img_restore},
         .events = {b, NULL, on_ctl_active},
+        .observer_bootstrap = cfg->observer_bootstrap,
+        .observer_poll_ms = cfg->broker_heartbeat_ms,
+        .max_frame = cfg->max_frame_bytes,
     };
     if (rn_ctl_start(&b->loop, &o, &b->ctl, err, sizeof err) != RN_OK) {
         RN_ERROR("broker", "cannot start the controller quorum member: %s", err);

@@ -9,6 +9,7 @@
 
 #include "controller.h"
 #include "kvfile.h"
+#include "observer.h"
 
 enum kind {
     K_STR,   /* char * member */
@@ -106,6 +107,10 @@ static const struct key keys[] = {
      "ID@a.b.c.d:PORT,... of every controller voter, this node (node.id) among them; set: the "
      "broker joins that quorum (cluster mode); unset: a single node as before; also "
      "--controller-quorum"},
+    {"observer.bootstrap.servers", K_STR_OPT, M(observer_bootstrap), NULL, 0, 0, "(off)",
+     "HOST:PORT,... client listeners of brokers of the cluster; with it, a broker whose node.id "
+     "is not in controller.quorum.voters runs as an observer: it serves data and takes the "
+     "metadata from those brokers instead of voting (controller.listen is then not needed)"},
     {"controller.quorum.election.timeout.ms", K_U32, M(controller_election_timeout_ms), NULL,
      10, 600000, "500",
      "a follower that hears no controller for this long (randomised up to twice as long) "
@@ -197,6 +202,7 @@ void rn_bcfg_free(rn_bcfg_t *cfg)
     free(cfg->metrics_listen);
     free(cfg->controller_listen);
     free(cfg->controller_voters);
+    free(cfg->observer_bootstrap);
     cfg->data_dir = cfg->listen = cfg->advertised = cfg->metrics_listen = NULL;
     cfg->controller_listen = cfg->controller_voters = NULL;
 }
@@ -335,6 +341,34 @@ static rn_err_t check_controller(const rn_bcfg_t *cfg, char *errbuf, size_t errl
 {
     if (!cfg->controller_listen && !cfg->controller_voters)
         return RN_OK;
+    bool voter = false;
+    if (cfg->controller_voters) {
+        rn_ctl_voter_t vs[RN_CTL_MAX_VOTERS];
+        size_t nv = 0;
+        rn_err_t ve = rn_ctl_parse_voters(cfg->controller_voters, vs, RN_CTL_MAX_VOTERS, &nv,
+                                          errbuf, errlen);
+        if (ve != RN_OK)
+            return ve;
+        for (size_t i = 0; i < nv; i++)
+            voter |= cfg->node_id > 0 && vs[i].id == (uint32_t)cfg->node_id;
+    }
+    if (cfg->controller_voters && !voter) {
+        /* An observer: no raft listener of its own, the image from other brokers. */
+        if (!cfg->observer_bootstrap) {
+            snprintf(errbuf, errlen,
+                     "node.id %" PRId32 " is not in controller.quorum.voters '%s': list this "
+                     "node as ID@a.b.c.d:PORT to make it a voter, or set "
+                     "observer.bootstrap.servers=HOST:PORT,... (client listeners of brokers of "
+                     "the cluster) to run it as an observer", cfg->node_id,
+                     cfg->controller_voters);
+            return RN_ERR_BAD_CONFIG;
+        }
+        char hosts[16][256];
+        int ports[16];
+        size_t nb;
+        return rn_obs_parse_servers(cfg->observer_bootstrap, hosts, ports, 16, &nb, errbuf,
+                                    errlen);
+    }
     if (!cfg->controller_voters || !cfg->controller_listen) {
         snprintf(errbuf, errlen,
                  "%s is set but %s is not: cluster mode needs both (--controller-listen "
@@ -362,9 +396,7 @@ static rn_err_t check_controller(const rn_bcfg_t *cfg, char *errbuf, size_t errl
         if (cfg->node_id > 0 && voters[i].id == (uint32_t)cfg->node_id)
             self = voters[i].address;
     if (!self) {
-        snprintf(errbuf, errlen,
-                 "node.id %" PRId32 " is not in controller.quorum.voters '%s': list this node "
-                 "as ID@a.b.c.d:PORT (brokers outside the quorum are not supported yet)",
+        snprintf(errbuf, errlen, "node.id %" PRId32 " is not in controller.quorum.voters '%s'",
                  cfg->node_id, cfg->controller_voters);
         return RN_ERR_BAD_CONFIG;
     }

@@ -40,6 +40,7 @@ typedef struct rn_bcfg {
     /* Cluster mode (docs/cluster.md §2.1): both set, or neither (single node, as before). */
     char *controller_listen;         /* controller.listen (--controller-listen), "a.b.c.d:PORT" */
     char *controller_voters;         /* controller.quorum.voters (--controller-quorum) */
+    char *observer_bootstrap;        /* observer.bootstrap.servers: a non-voter's image source */
     uint32_t controller_election_timeout_ms;
     uint32_t controller_heartbeat_ms;
     uint32_t metadata_snapshot_threshold;

@@ -15,6 +15,7 @@
 #include <raft.h>
 #include <raft/uv.h>
 
+#include "observer.h"
 #include "fsutil.h"
 #include "kvfile.h"
 #include "logging.h"
@@ -26,6 +27,7 @@
 #define META_FILE "meta.properties"
 
 struct rn_ctl {
+    rn_obs_t *obs;                 /* an observer: no raft at all (observer.c) */
     struct raft *raft;             /* &own_raft, or the fixture's */
     struct raft own_raft;
     struct raft_io io;
@@ -56,6 +58,8 @@ struct rn_ctl {
 
 const char *rn_ctl_state_name(int state)
 {
+    if (state == RN_CTL_OBSERVER)
+        return "observer";
     switch (state) {
     case RAFT_FOLLOWER: return "follower";
     case RAFT_CANDIDATE: return "candidate";
@@ -304,6 +308,13 @@ void rn_ctl_status(rn_ctl_t *ctl, rn_ctl_status_t *st)
     raft_id leader = 0;
     const char *address = NULL;
     memset(st, 0, sizeof *st);
+    if (ctl->obs) {
+        int32_t id = rn_obs_controller_id(ctl->obs);
+        st->state = RN_CTL_OBSERVER;
+        st->leader_id = id > 0 ? (uint32_t)id : 0;
+        st->commit_index = st->last_index = st->last_applied = rn_obs_index(ctl->obs);
+        return;
+    }
     st->state = RAFT_UNAVAILABLE;
     st->active = ctl->active;
     if (!r || ctl->closed || ctl->stopping)
@@ -415,7 +426,14 @@ static void on_poll(uv_timer_t *t)
 
 int32_t rn_ctl_controller_id(const rn_ctl_t *ctl)
 {
+    if (ctl && ctl->obs)
+        return rn_obs_controller_id(ctl->obs);
     return ctl && ctl->leader_id ? (int32_t)ctl->leader_id : -1;
+}
+
+bool rn_ctl_is_observer(const rn_ctl_t *ctl)
+{
+    return ctl && ctl->obs;
 }
 
 bool rn_ctl_is_active(const rn_ctl_t *ctl)
@@ -452,6 +470,8 @@ rn_err_t rn_ctl_propose(rn_ctl_t *ctl, const void *bytes, size_t len, rn_ctl_pro
                         void *arg)
 {
     ctl->errmsg[0] = '\0';
+    if (ctl->obs)
+        return RN_CTL_ERR_NOT_CONTROLLER;
     if (!ctl->raft || ctl->stopping || ctl->closed)
         return RN_ERR_CLOSED;
     if (raft_state(ctl->raft) != RAFT_LEADER)
@@ -627,9 +647,25 @@ rn_err_t rn_ctl_start(uv_loop_t *loop, const rn_ctl_opts_t *o, rn_ctl_t **out, c
     for (size_t i = 0; i < n; i++)
         if (voters[i].id == o->node_id)
             self = voters[i].address;
+    if (!self && o->observer_bootstrap && *o->observer_bootstrap) {
+        rn_ctl_t *ctl = ctl_alloc(&o->fsm, &o->events);
+        if (!ctl)
+            return RN_ERR_NOMEM;
+        ctl->loop = loop;
+        ctl->owned = true;
+        rn_obs_opts_t oo = {.node_id = (int32_t)o->node_id, .bootstrap = o->observer_bootstrap,
+                            .poll_ms = o->observer_poll_ms, .max_frame = o->max_frame,
+                            .fsm = o->fsm};
+        if (!(ctl->obs = rn_obs_start(loop, &oo, errbuf, errlen))) {
+            free(ctl);
+            return RN_ERR_BAD_CONFIG;
+        }
+        *out = ctl;
+        return RN_OK;
+    }
     if (!self) {
-        snprintf(errbuf, errlen, "node.id %" PRIu32 " is not in controller.quorum.voters",
-                 o->node_id);
+        snprintf(errbuf, errlen, "node.id %" PRIu32 " is not in controller.quorum.voters and "
+                 "observer.bootstrap.servers is not set", o->node_id);
         return RN_ERR_BAD_CONFIG;
     }
     char raft_dir[PATH_MAX];
@@ -756,6 +792,11 @@ void rn_ctl_stop(rn_ctl_t *ctl, void (*done)(void *arg), void *arg)
 {
     if (!ctl || ctl->stopping || !ctl->owned)
         return;
+    if (ctl->obs) {
+        ctl->stopping = true;
+        rn_obs_stop(ctl->obs, done, arg);
+        return;
+    }
     ctl->done = done;
     ctl->done_arg = arg;
     uv_timer_stop(&ctl->poll_timer);
@@ -777,5 +818,7 @@ void rn_ctl_stop(rn_ctl_t *ctl, void (*done)(void *arg), void *arg)
 
 void rn_ctl_free(rn_ctl_t *ctl)
 {
+    if (ctl)
+        rn_obs_free(ctl->obs);
     free(ctl);
 }

@@ -91,6 +91,11 @@ typedef struct rn_ctl_opts {
     uint32_t snapshot_threshold;   /* metadata.log.snapshot.threshold (entries) */
     rn_ctl_fsm_t fsm;
     rn_ctl_events_t events;
+    /* A node not in voters is an observer (observer.h): the image pulled from these brokers'
+     * client listeners ("HOST:PORT,..."), every observer_poll_ms. NULL: such a node is refused. */
+    const char *observer_bootstrap;
+    uint32_t observer_poll_ms;
+    uint32_t max_frame;
 } rn_ctl_opts_t;
 
 typedef struct rn_ctl rn_ctl_t;
@@ -155,7 +160,12 @@ void rn_ctl_status(rn_ctl_t *ctl, rn_ctl_status_t *st);
 int32_t rn_ctl_controller_id(const rn_ctl_t *ctl);
 bool rn_ctl_is_active(const rn_ctl_t *ctl);
 const char *rn_ctl_errmsg(rn_ctl_t *ctl);
-/* "follower", "candidate", "leader", "unavailable". */
+/* rn_ctl_status's state on an observer (not a libraft state). */
+#define RN_CTL_OBSERVER 100
+/* True when this node is an observer, not a voter. */
+bool rn_ctl_is_observer(const rn_ctl_t *ctl);
+
+/* "follower", "candidate", "leader", "unavailable", "observer". */
 const char *rn_ctl_state_name(int state);
 
 /* ---- for tests: the controller on a struct raft built elsewhere (raft/fixture.h) ---- */

@@ -49,7 +49,7 @@ endif()
 # acks=all and min.insync.replicas, leader SIGKILL and restart five times under a streaming
 # idempotent producer, stalled followers leaving and rejoining the ISR, truncation of an
 # unreplicated suffix, controller SIGKILL during CreateTopics; replicas compared byte for byte.
-foreach(t repl failover truncation)
+foreach(t repl failover truncation observer)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_cluster_${t}.c AND TARGET runnel_client)
     runnel_integration_test(cluster_${t} SOURCES test_cluster_${t}.c cluster_fixture.c
                             cluster_check.c test_client_util.c
