@@ -70,6 +70,35 @@ rn_hcluster_t *rn_hc_start(const char *prefix, const char *const *extra)
     return c;
 }
 
+rn_hcluster_t *rn_hc_start_observers(const char *prefix, const char *const *extra)
+{
+    rn_hcluster_t *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->dir = rn_h_tmpdir(prefix);
+    uint16_t port;
+    pick_ports(&port, 1);
+    snprintf(c->quorum_flag, sizeof c->quorum_flag, "--controller-quorum=1@127.0.0.1:%u", port);
+    static char boot[RN_HC_N][128];
+    for (int i = 0; i < RN_HC_N; i++) {
+        snprintf(c->data[i], sizeof c->data[i], "%s/node%d", c->dir, i + 1);
+        const char *settings[16] = {c->quorum_flag};
+        int k = 1;
+        if (i == 0) {
+            snprintf(c->listen_flag[i], sizeof c->listen_flag[i],
+                     "--controller-listen=127.0.0.1:%u", port);
+            settings[k++] = c->listen_flag[i];
+        } else {
+            snprintf(boot[i], sizeof boot[i], "observer.bootstrap.servers=%s", c->b[0].addr);
+            settings[k++] = boot[i];
+        }
+        for (int e = 0; extra && extra[e] && k < 15; e++)
+            settings[k++] = extra[e];
+        c->b[i].node_id = i + 1;
+        assert_int_equal(rn_rc_broker_start(&c->b[i], c->data[i], settings), 0);
+    }
+    return c;
+}
+
 void rn_hc_free(rn_hcluster_t *c)
 {
     for (int i = 0; i < RN_HC_N; i++)

@@ -24,6 +24,9 @@ typedef struct rn_hcluster {
 /* Starts the three brokers (node ids 1..3) under a fresh temp dir named after prefix, each
  * with the quorum flags plus the NULL-terminated extra settings (may be NULL). */
 rn_hcluster_t *rn_hc_start(const char *prefix, const char *const *extra);
+/* Node 1 the only controller voter, nodes 2 and 3 observers (observer.bootstrap.servers =
+ * node 1): stopping two brokers keeps the quorum. Same extra settings as rn_hc_start. */
+rn_hcluster_t *rn_hc_start_observers(const char *prefix, const char *const *extra);
 /* Kills what still runs and removes everything. */
 void rn_hc_free(rn_hcluster_t *c);
 void rn_hc_dump_logs(rn_hcluster_t *c);
