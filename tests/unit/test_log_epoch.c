@@ -537,6 +537,59 @@ static void test_leader_epochs_persist(void **state)
     }
 }
 
+/*
+ * A follower whose newest epoch holds no batch (it was elected, then lost leadership at once):
+ * F (3,100) (5,200), end 200; the leader (3,100) (4,200) (6,250). F asks with 5 and the answer
+ * (epoch 4, end 250) cuts nothing: the point is F's end. Dropping the empty epoch 5
+ * (rn_log_drop_epochs_from) makes the next round ask with 3 and finish, and F can then append
+ * the leader's epoch-4 batches (an epoch below a cached 5 would be refused).
+ */
+static void test_kip279_empty_epoch_round(void **state)
+{
+    struct fx *fx = *state;
+    rn_log_config_t cfg;
+    rn_log_config_default(&cfg);
+    rn_log_t *f = open_log(fx->dir, &cfg, NULL);
+    rn_buf_t buf = RN_BUF_INIT;
+    replica_batch(&buf, 0, 1, 100);
+    replica_batch(&buf, 100, 3, 100);
+    rn_log_append_info_t info;
+    assert_int_equal(rn_log_append_replica(f, buf.data, buf.len, &info), RN_OK);
+    assert_int_equal(rn_log_assign_epoch(f, 5), RN_OK); /* becomeLeader(5), no append */
+    const rn_lep_entry_t leader_entries[] = {{1, 0}, {3, 100}, {4, 200}, {6, 250}};
+    rn_lep_t *leader = cache_of(leader_entries, 4);
+
+    rn_lep_entry_t latest;
+    assert_true(rn_lep_latest(rn_log_epochs(f), &latest));
+    assert_int_equal(latest.epoch, 5);
+    rn_lep_answer_t a;
+    assert_int_equal(rn_lep_end_offset_for(leader, latest.epoch, 300, &a), RN_OK);
+    assert_int_equal(a.epoch, 4);
+    bool done = true;
+    uint64_t point = rn_lep_truncation_point(rn_log_epochs(f), rn_log_end_offset(f), &a, &done);
+    assert_false(done);
+    assert_true(point == rn_log_end_offset(f)); /* the round cuts nothing */
+    /* below the end is refused; at the end the empty epoch goes */
+    assert_int_equal(rn_log_drop_epochs_from(f, 199), RN_ERR_INVALID_ARG);
+    assert_int_equal(rn_log_drop_epochs_from(f, rn_log_end_offset(f)), RN_OK);
+    assert_true(rn_lep_latest(rn_log_epochs(f), &latest));
+    assert_int_equal(latest.epoch, 3);
+    assert_int_equal(rn_lep_end_offset_for(leader, latest.epoch, 300, &a), RN_OK);
+    point = rn_lep_truncation_point(rn_log_epochs(f), rn_log_end_offset(f), &a, &done);
+    assert_true(done);
+    assert_true(point == 200);
+    /* the leader's epoch-4 batch now appends, and the file says so after a reopen */
+    rn_buf_reset(&buf);
+    replica_batch(&buf, 200, 4, 50);
+    assert_int_equal(rn_log_append_replica(f, buf.data, buf.len, &info), RN_OK);
+    const rn_lep_entry_t want[] = {{1, 0}, {3, 100}, {4, 200}};
+    assert_cache(rn_log_epochs(f), want, 3);
+    assert_int_equal(rn_log_close(f), RN_OK);
+    assert_file(fx->dir, want, 3);
+    rn_buf_free(&buf);
+    rn_lep_free(leader);
+}
+
 static void test_replica_append(void **state)
 {
     struct fx *fx = *state;
@@ -1140,6 +1193,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cache_file, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_leader_epochs_persist, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_replica_append, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_kip279_empty_epoch_round, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_truncation_and_retention, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_crash_recovery_cuts, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_during_follower_appends, fx_setup,
