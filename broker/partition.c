@@ -604,6 +604,29 @@ rn_err_t rn_part_truncate(rn_part_t *p, uint64_t offset)
     return perr != RN_OK ? perr : err;
 }
 
+rn_err_t rn_part_reset(rn_part_t *p, uint64_t start)
+{
+    if (p->sync)
+        return RN_ERR_AGAIN;
+    uint64_t before = rn_log_end_offset(p->log);
+    rn_err_t err = rn_log_reset(p->log, start);
+    if (err != RN_OK)
+        return err;
+    rn_pstate_t *fresh = rn_pstate_new();
+    if (!fresh)
+        return RN_ERR_NOMEM;
+    rn_pstate_free(p->pstate);
+    p->pstate = fresh;
+    p->unflushed = 0;
+    /* An empty snapshot at the new start: older ones describe records that are gone. */
+    if (rn_pstate_save(p->pstate, p->dir, start) != RN_OK)
+        RN_WARN("partition", "%s: cannot write producer-state snapshot: %s", p->dir,
+                strerror(errno));
+    RN_INFO("partition", "%s: reset: the log ended at %" PRIu64 ", below the leader's start; "
+            "it starts empty at %" PRIu64, p->dir, before, start);
+    return RN_OK;
+}
+
 /* --------------------------------------------------------------- maintenance ---- */
 
 void rn_part_maintain(rn_part_t *p, int64_t producer_idle_ms, rn_part_retention_t *removed)

@@ -131,6 +131,12 @@ rn_err_t rn_part_append_replica(rn_part_t *p, const uint8_t *data, size_t len,
  */
 rn_err_t rn_part_truncate(rn_part_t *p, uint64_t offset);
 
+/*
+ * A follower below the leader's log start: the log restarts empty at start (rn_log_reset) with
+ * an empty producer state. RN_ERR_AGAIN while a sync runs; the log's errors otherwise.
+ */
+rn_err_t rn_part_reset(rn_part_t *p, uint64_t start);
+
 /* Maps a storage error to what the wire carries (STORAGE_ERROR for I/O, space, state). */
 rn_err_t rn_part_wire_err(rn_err_t err);
 

@@ -335,6 +335,20 @@ static void on_fetched(void *ctx, rn_err_t err, Runnel__Response *resp)
             rpart_t *rp = rn_repl__find(r, fr->topics[i]->name, pd->partition);
             if (!rp || rp->fetcher != f || rp->fstate != F_FETCH)
                 continue;
+            uint64_t leo = rn_log_end_offset(rn_part_log(rp->part));
+            if (pd->error == RUNNEL__ERROR_CODE__ERR_OFFSET_OUT_OF_RANGE &&
+                pd->log_start_offset > 0 && (uint64_t)pd->log_start_offset > leo) {
+                /* Away longer than the leader's retention: start over at its log start. */
+                rn_err_t re = rn_part_reset(rp->part, (uint64_t)pd->log_start_offset);
+                if (re == RN_OK) {
+                    rp->hw = (uint64_t)pd->log_start_offset;
+                    continue;
+                }
+                RN_WARN("repl", "%s-%" PRIu32 ": cannot reset to the leader's log start %" PRId64
+                        ": %s", rp->topic, rp->partition, pd->log_start_offset, rn_err_str(re));
+                backoff_part(rp, re == RN_ERR_AGAIN ? EPOCH_LAG_BACKOFF_MS : r->fetch_backoff_ms);
+                continue;
+            }
             if (pd->error != 0) {
                 rn_err_t e = (rn_err_t)pd->error;
                 RN_DEBUG("repl", "%s-%" PRIu32 ": fetch from %" PRId32 ": %s", rp->topic,

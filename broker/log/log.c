@@ -791,6 +791,31 @@ rn_err_t rn_log_apply_retention(rn_log_t *log, uint32_t *deleted)
 
 /* ----------------------------------------------------------------- accessors ---- */
 
+rn_err_t rn_log_reset(rn_log_t *log, uint64_t start)
+{
+    if (start <= rn_log_end_offset(log))
+        return RN_ERR_INVALID_ARG;
+    /* Old segments first: a crash after this leaves an empty log, which a follower resets
+     * again; never old data with a gap before the new start. */
+    rn_err_t err = drop_segments_from(log, 0);
+    rn_seg_t *seg = NULL;
+    if (err == RN_OK)
+        err = rn_seg_create(log->dir, start, log->cfg.index_interval_bytes,
+                            log->cfg.segment_index_bytes, log->io, &seg);
+    if (err == RN_OK && (err = push_seg(log, seg)) != RN_OK)
+        rn_seg_delete(seg);
+    if (err != RN_OK) {
+        log->failed = err;
+        return err;
+    }
+    seg->first_append_ms = rn_clock_wall_ms(log->clock);
+    log->dir_dirty = true;
+    log->flushed_offset = start;
+    rp_write(log, start);
+    rn_lep_clear(log->epochs);
+    return rn_lep_persist(log->epochs);
+}
+
 uint64_t rn_log_start_offset(const rn_log_t *log)
 {
     return log->segs[0]->base_offset;

@@ -228,6 +228,14 @@ uint64_t rn_log_sync_target(const rn_log_sync_t *sync);
 rn_err_t rn_log_truncate(rn_log_t *log, uint64_t offset);
 
 /*
+ * A follower whose whole log is below the leader's log start (it was away longer than
+ * retention): every segment goes and the log starts empty at start (> the log end), with an
+ * empty epoch cache. RN_ERR_INVALID_ARG when start is not past the end; RN_ERR_IO / NO_SPACE
+ * (the log turns read-only). Only when no sync runs.
+ */
+rn_err_t rn_log_reset(rn_log_t *log, uint64_t start);
+
+/*
  * Deletes closed segments by retention.ms (a segment's max timestamp older than now minus
  * retention.ms) and retention.bytes (oldest first while the rest still exceeds it). Never
  * the active segment. Advances the log start offset, and the epoch cache's start with it.

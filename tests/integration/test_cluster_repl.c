@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,11 +286,73 @@ static void stalled_follower_leaves_and_rejoins_isr(void **state)
     rn_hc_free(c);
 }
 
+/*
+ * A follower away longer than the leader's retention: its whole log is below the leader's log
+ * start, so it starts over there (OFFSET_OUT_OF_RANGE -> reset) and comes back into the ISR,
+ * with the leader's log end.
+ */
+static void follower_behind_retention_starts_over(void **state)
+{
+    (void)state;
+    const char *extra[] = {"log.retention.check.interval.ms=100", NULL};
+    rn_hcluster_t *c = rn_hc_start("cluster-retention", extra);
+    rn_cc_wait_members(c, 0, 0, 20000);
+    const char *cfg[] = {"segment.bytes=1024", "retention.bytes=2048", NULL};
+    rn_cc_create_topic(c, 0, "rt", 1, RN_HC_N, cfg, false, 20000);
+    rn_cc_part_t l = rn_cc_wait_isr(c, 0, "rt", 0, RN_HC_N, -1, 15000);
+    int32_t ctl = rn_cc_controller(c, 0);
+    int32_t f = -1;
+    for (int32_t id = 1; id <= RN_HC_N && f < 0; id++)
+        if (id != l.leader && id != ctl)
+            f = id;
+    if (f < 0) /* the leader is the controller: any other */
+        f = l.leader == 1 ? 2 : 1;
+    unsigned skip = 1u << (f - 1);
+    rn_h_broker_signal(&c->b[f - 1], SIGSTOP);
+    rn_cc_wait_isr(c, skip, "rt", 0, RN_HC_N - 1, f, 15000);
+    /* ~40 KiB in 1 KiB segments; retention keeps about 2 KiB of them */
+    for (int k = 0; k < 40; k++) {
+        int err = rn_cc_produce(c->b[l.leader - 1].addr, "rt", 0, 1, 8, "far", k * 8, 5000, NULL);
+        if (err)
+            fail_msg("acks=1 to the leader %d: error %d", l.leader, err);
+    }
+    rn_hc_sleep_ms(500); /* a retention pass or more */
+    rn_h_broker_signal(&c->b[f - 1], SIGCONT);
+    int64_t t0 = rn_hc_now_ms();
+    rn_cc_part_t w = rn_cc_wait_isr(c, 0, "rt", 0, RN_HC_N, -1, 30000);
+    for (int64_t deadline = rn_hc_now_ms() + 15000;;) {
+        rn_cc_part_t mine = rn_cc_part(c->b[f - 1].addr, "rt", 0);
+        rn_cc_part_t lead = rn_cc_part(c->b[w.leader - 1].addr, "rt", 0);
+        if (mine.log_end_offset == lead.log_end_offset && mine.log_end_offset == 320)
+            break;
+        if (rn_hc_now_ms() > deadline) {
+            rn_hc_dump_logs(c);
+            fail_msg("follower %d's log ends at %lld, the leader's at %lld (want 320)", f,
+                     (long long)mine.log_end_offset, (long long)lead.log_end_offset);
+        }
+        rn_hc_sleep_ms(100);
+    }
+    fprintf(stderr, "# follower %d: back in the ISR with the leader's log end 320, %lld ms after "
+            "SIGCONT\n", f, (long long)(rn_hc_now_ms() - t0));
+    /* it got there by starting over, not by fetching what retention had deleted */
+    FILE *lf = fopen(c->b[f - 1].log_path, "r");
+    assert_non_null(lf);
+    char line[1024];
+    bool reset = false;
+    while (fgets(line, sizeof line, lf))
+        reset |= strstr(line, "rt-0: reset:") != NULL;
+    fclose(lf);
+    if (!reset)
+        fail_msg("follower %d's log does not say it reset rt-0 to the leader's log start", f);
+    rn_hc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replicate_consume_and_compare),
         cmocka_unit_test(stalled_follower_leaves_and_rejoins_isr),
+        cmocka_unit_test(follower_behind_retention_starts_over),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

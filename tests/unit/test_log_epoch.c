@@ -590,6 +590,33 @@ static void test_kip279_empty_epoch_round(void **state)
     rn_lep_free(leader);
 }
 
+/* A follower below the leader's log start starts over there (rn_log_reset), and stays so. */
+static void test_reset_to_leader_start(void **state)
+{
+    struct fx *fx = *state;
+    rn_log_config_t cfg;
+    rn_log_config_default(&cfg);
+    rn_log_t *f = open_log(fx->dir, &cfg, NULL);
+    rn_buf_t buf = RN_BUF_INIT;
+    replica_batch(&buf, 0, 1, 100);
+    rn_log_append_info_t info;
+    assert_int_equal(rn_log_append_replica(f, buf.data, buf.len, &info), RN_OK);
+    assert_int_equal(rn_log_reset(f, 100), RN_ERR_INVALID_ARG); /* not past the end */
+    assert_int_equal(rn_log_reset(f, 5000), RN_OK);
+    assert_true(rn_log_start_offset(f) == 5000 && rn_log_end_offset(f) == 5000);
+    assert_int_equal(rn_lep_count(rn_log_epochs(f)), 0);
+    rn_buf_reset(&buf);
+    replica_batch(&buf, 5000, 7, 10);
+    assert_int_equal(rn_log_append_replica(f, buf.data, buf.len, &info), RN_OK);
+    assert_int_equal(rn_log_close(f), RN_OK);
+    f = open_log(fx->dir, &cfg, NULL);
+    assert_true(rn_log_start_offset(f) == 5000 && rn_log_end_offset(f) == 5010);
+    const rn_lep_entry_t want[] = {{7, 5000}};
+    assert_cache(rn_log_epochs(f), want, 1);
+    assert_int_equal(rn_log_close(f), RN_OK);
+    rn_buf_free(&buf);
+}
+
 static void test_replica_append(void **state)
 {
     struct fx *fx = *state;
@@ -1194,6 +1221,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_leader_epochs_persist, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_replica_append, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_kip279_empty_epoch_round, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reset_to_leader_start, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_truncation_and_retention, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_crash_recovery_cuts, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_during_follower_appends, fx_setup,
