@@ -577,6 +577,7 @@ static int start_members(broker_t *b)
         .fetch_backoff_ms = cfg->replica_fetch_backoff_ms,
         .num_partitions = cfg->num_partitions,
         .data_dir = cfg->data_dir,
+        .hw_checkpoint_ms = cfg->replica_hw_checkpoint_ms,
     };
     rn_cops_opts_t co = {
         .loop = &b->loop,

@@ -137,6 +137,10 @@ static const struct key keys[] = {
      "still comes whole)"},
     {"replica.fetch.backoff.ms", K_U32, M(replica_fetch_backoff_ms), NULL, 1, 600000, "100",
      "cluster mode: a follower's pause after a fetch error"},
+    {"replica.high.watermark.checkpoint.interval.ms", K_I64, M(replica_hw_checkpoint_ms), NULL,
+     10, 86400000, "5000",
+     "cluster mode: how often the high watermarks go to DATA_DIR/replication-offset-checkpoint "
+     "(also at a clean stop), so a restart does not start them at 0"},
     {"default.replication.factor", K_U32, M(default_replication_factor), NULL, 1, 16, "1",
      "cluster mode: replicas of each partition when CreateTopics asks for replication factor 0"},
     {"auto.leader.rebalance.enable", K_BOOL, M(auto_leader_rebalance), NULL, 0, 1, "true",
@@ -184,6 +188,7 @@ void rn_bcfg_init(rn_bcfg_t *cfg)
     cfg->replica_fetch_wait_max_ms = 500;
     cfg->replica_fetch_max_bytes = 1u << 20;
     cfg->replica_fetch_backoff_ms = 100;
+    cfg->replica_hw_checkpoint_ms = 5000;
     cfg->default_replication_factor = 1;
     cfg->auto_leader_rebalance = 1;
     cfg->leader_imbalance_check_interval_s = 300;

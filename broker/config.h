@@ -50,6 +50,7 @@ typedef struct rn_bcfg {
     uint32_t replica_fetch_wait_max_ms; /* replica.fetch.wait.max.ms */
     uint32_t replica_fetch_max_bytes; /* replica.fetch.max.bytes */
     uint32_t replica_fetch_backoff_ms; /* replica.fetch.backoff.ms */
+    int64_t replica_hw_checkpoint_ms; /* replica.high.watermark.checkpoint.interval.ms */
     uint32_t default_replication_factor; /* default.replication.factor */
     uint32_t auto_leader_rebalance;  /* auto.leader.rebalance.enable (0/1) */
     int64_t leader_imbalance_check_interval_s; /* leader.imbalance.check.interval.seconds */

@@ -263,6 +263,10 @@ static void on_tick(uv_timer_t *t)
         expire_waiters(rp, now);
     }
     rn_repl__fetchers_tick(r);
+    if (now - r->hw_written_ms >= r->hw_interval_ms) {
+        r->hw_written_ms = now;
+        rn_repl__hw_write(r);
+    }
 }
 
 /* ----------------------------------------------------------------- roles ---- */
@@ -709,6 +713,9 @@ rn_repl_t *rn_repl_new(const rn_repl_opts_t *o)
         for (uint32_t p = 0; p < rn_topic_partition_count(t); p++)
             (void)attach(r, rn_topic_partition(t, p), rn_topic_name(t), p);
     }
+    rn_repl__hw_read(r);
+    r->hw_interval_ms = o->hw_checkpoint_ms > 0 ? o->hw_checkpoint_ms : 5000;
+    r->hw_written_ms = rn_repl__now_ms();
     uv_timer_init(r->loop, &r->timer);
     r->timer.data = r;
     uv_timer_start(&r->timer, on_tick, TICK_MS, TICK_MS);
@@ -724,6 +731,7 @@ void rn_repl_stop(rn_repl_t *r)
 {
     if (!r || r->stopped)
         return;
+    rn_repl__hw_write(r); /* a clean stop: the next start knows every HW */
     while (r->parts)
         drop_rpart(r->parts);
     r->stopped = true;

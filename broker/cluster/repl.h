@@ -62,7 +62,8 @@ typedef struct rn_repl_opts {
     uint32_t fetch_max_bytes;      /* replica.fetch.max.bytes */
     uint32_t fetch_backoff_ms;     /* replica.fetch.backoff.ms */
     uint32_t num_partitions;       /* for rn_topics_create's defaults */
-    const char *data_dir;          /* where each local copy records its topic id */
+    const char *data_dir;          /* topic ids of local copies, the HW checkpoint */
+    int64_t hw_checkpoint_ms;      /* replica.high.watermark.checkpoint.interval.ms */
 } rn_repl_opts_t;
 
 /*

@@ -72,6 +72,7 @@ struct rn_repl {
     uint32_t fetch_wait_max_ms, fetch_max_bytes, fetch_backoff_ms, num_partitions;
     char *data_dir;
     uv_timer_t timer;
+    int64_t hw_interval_ms, hw_written_ms;
     rpart_t *parts;
     struct fetcher *fetchers;
     bool reconciled;
@@ -81,6 +82,11 @@ struct rn_repl {
 
 int64_t rn_repl__now_ms(void);
 rpart_t *rn_repl__find(rn_repl_t *r, const char *topic, uint32_t partition);
+
+/* hwcheck.c: DATA_DIR/replication-offset-checkpoint */
+void rn_repl__hw_write(rn_repl_t *r);
+/* At start, after every local partition is attached: their HWs from the checkpoint. */
+void rn_repl__hw_read(rn_repl_t *r);
 
 /* fetcher.c */
 /* rp becomes a follower of rp->leader: truncate first, then fetch. */
