@@ -1,5 +1,5 @@
 /* ctlops.c - the active controller's admin and replication decisions (see ctlops.h). */
-#include "ctlops.h"
+#include "ctlops_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,47 +13,7 @@
 
 #define MAX_RF 16
 
-struct pid_wait {
-    struct pid_wait *next;
-    rn_resp_t *resp;
-};
-
-struct rn_cops {
-    uv_loop_t *loop;
-    rn_ctl_t *ctl;
-    rn_img_t *img;
-    rn_mem_t *mem;
-    rn_topics_t *topics;
-    int32_t node_id;
-    uint32_t num_partitions, default_rf;
-    bool auto_rebalance, unclean_default;
-    uv_timer_t rebalance_timer;
-    bool stopped;
-    /* controller side: the next block start after the proposals in flight */
-    int64_t pid_reserved;
-    /* broker side: this broker's current block and the InitProducerIds waiting for one */
-    int64_t pid_next, pid_end;
-    bool pid_asking;
-    struct pid_wait *pid_waiters;
-};
-
 /* ------------------------------------------------------------------ common ---- */
-
-/* One request answered after several proposals: each fills its slot, the last sends. */
-struct op {
-    rn_cops_t *c;
-    rn_resp_t *resp;           /* NULL once the connection is gone */
-    rn_arena_t a;
-    Runnel__Response r;
-    uint32_t pending;
-    bool armed;                /* every proposal was made: the last callback answers */
-    void (*finish)(struct op *op);
-};
-
-struct prop {
-    struct op *op;
-    size_t slot;
-};
 
 static void op_cancel(void *arg)
 {
@@ -61,7 +21,7 @@ static void op_cancel(void *arg)
     op->resp = NULL;
 }
 
-static void op_send(struct op *op)
+void rn_cops__op_send(struct op *op)
 {
     if (op->resp) {
         rn_resp_on_cancel(op->resp, NULL, NULL);
@@ -80,7 +40,7 @@ static void op_send(struct op *op)
     free(op);
 }
 
-static struct op *op_new(rn_cops_t *c, rn_resp_t *resp)
+struct op *rn_cops__op_new(rn_cops_t *c, rn_resp_t *resp)
 {
     struct op *op = calloc(1, sizeof *op);
     if (!op)
@@ -93,14 +53,14 @@ static struct op *op_new(rn_cops_t *c, rn_resp_t *resp)
 }
 
 /* All proposals made: answer now if none is pending. */
-static void op_arm(struct op *op)
+void rn_cops__op_arm(struct op *op)
 {
     op->armed = true;
     if (op->pending == 0)
-        op_send(op);
+        rn_cops__op_send(op);
 }
 
-static void send_plain_error(rn_resp_t *resp, rn_err_t err, const char *msg)
+void rn_cops__error(rn_resp_t *resp, rn_err_t err, const char *msg)
 {
     Runnel__Response r = RUNNEL__RESPONSE__INIT;
     r.error = (Runnel__ErrorCode)err;
@@ -111,18 +71,18 @@ static void send_plain_error(rn_resp_t *resp, rn_err_t err, const char *msg)
     rn_resp_send(resp);
 }
 
-static bool refuse_unless_active(rn_cops_t *c, rn_resp_t *resp)
+bool rn_cops__refuse(rn_cops_t *c, rn_resp_t *resp)
 {
     if (c && rn_ctl_is_active(c->ctl))
         return false;
-    send_plain_error(resp, RN_ERR_NOT_CONTROLLER,
+    rn_cops__error(resp, RN_ERR_NOT_CONTROLLER,
                      "this broker is not the active controller; ask the broker Metadata names "
                      "as controller_id");
     return true;
 }
 
 /* Proposes rec; cb(arg, status, index, result) as rn_ctl_propose. */
-static rn_err_t propose(rn_cops_t *c, Runnel__Meta__MetadataRecord *rec, rn_ctl_propose_cb cb,
+rn_err_t rn_cops__propose(rn_cops_t *c, Runnel__Meta__MetadataRecord *rec, rn_ctl_propose_cb cb,
                         void *arg)
 {
     rec->version = RN_IMG_RECORD_VERSION;
@@ -158,11 +118,11 @@ static rn_err_t propose_change(rn_cops_t *c, const rn_img_topic_t *t, uint32_t p
     Runnel__Meta__MetadataRecord rec = RUNNEL__META__METADATA_RECORD__INIT;
     rec.body_case = RUNNEL__META__METADATA_RECORD__BODY_PARTITION_CHANGE;
     rec.partition_change = &pc;
-    return propose(c, &rec, cb, arg);
+    return rn_cops__propose(c, &rec, cb, arg);
 }
 
 /* The wire error for a proposal's outcome, with its message in *msg. */
-static rn_err_t outcome(rn_err_t status, const rn_img_result_t *res, const char **msg)
+rn_err_t rn_cops__outcome(rn_err_t status, const rn_img_result_t *res, const char **msg)
 {
     *msg = "";
     if (status != RN_OK) {
@@ -212,7 +172,7 @@ static void on_topic_done(void *arg, rn_err_t status, uint64_t index, void *resu
     struct op *op = p->op;
     (void)index;
     const char *msg;
-    rn_err_t err = outcome(status, result, &msg);
+    rn_err_t err = rn_cops__outcome(status, result, &msg);
     Runnel__TopicResult *tr = op->r.create_topics ? op->r.create_topics->results[p->slot]
                                                   : op->r.delete_topics->results[p->slot];
     tr->error = (Runnel__ErrorCode)err;
@@ -221,7 +181,7 @@ static void on_topic_done(void *arg, rn_err_t status, uint64_t index, void *resu
         rn_resp_note_error(op->resp, err);
     free(p);
     if (--op->pending == 0 && op->armed)
-        op_send(op);
+        rn_cops__op_send(op);
 }
 
 static uint32_t random_u32(void)
@@ -320,15 +280,15 @@ static rn_err_t plan_topic(rn_cops_t *c, rn_arena_t *a, const Runnel__CreatableT
 
 void rn_cops_create_topics(rn_cops_t *c, rn_resp_t *resp, const Runnel__CreateTopicsRequest *req)
 {
-    if (refuse_unless_active(c, resp))
+    if (rn_cops__refuse(c, resp))
         return;
-    struct op *op = op_new(c, resp);
+    struct op *op = rn_cops__op_new(c, resp);
     Runnel__CreateTopicsResponse *body = op ? rn_arena_calloc(&op->a, 1, sizeof *body) : NULL;
     if (!op || !body) {
         if (op)
-            op_send(op);
+            rn_cops__op_send(op);
         else
-            send_plain_error(resp, RN_ERR_UNKNOWN_SERVER_ERROR, "broker out of memory");
+            rn_cops__error(resp, RN_ERR_UNKNOWN_SERVER_ERROR, "broker out of memory");
         return;
     }
     runnel__create_topics_response__init(body);
@@ -364,7 +324,7 @@ void rn_cops_create_topics(rn_cops_t *c, rn_resp_t *resp, const Runnel__CreateTo
         rec.body_case = RUNNEL__META__METADATA_RECORD__BODY_TOPIC;
         rec.topic = &tr;
         struct prop *p = malloc(sizeof *p);
-        rn_err_t pe = p ? propose(c, &rec, on_topic_done, p) : RN_ERR_NOMEM;
+        rn_err_t pe = p ? rn_cops__propose(c, &rec, on_topic_done, p) : RN_ERR_NOMEM;
         if (pe != RN_OK) {
             free(p);
             res->error = (Runnel__ErrorCode)(pe == RN_CTL_ERR_NOT_CONTROLLER ? RN_ERR_NOT_CONTROLLER
@@ -374,22 +334,22 @@ void rn_cops_create_topics(rn_cops_t *c, rn_resp_t *resp, const Runnel__CreateTo
         *p = (struct prop){op, body->n_results - 1};
         op->pending++;
     }
-    op_arm(op);
+    rn_cops__op_arm(op);
 }
 
 /* ------------------------------------------------------------ DeleteTopics ---- */
 
 void rn_cops_delete_topics(rn_cops_t *c, rn_resp_t *resp, const Runnel__DeleteTopicsRequest *req)
 {
-    if (refuse_unless_active(c, resp))
+    if (rn_cops__refuse(c, resp))
         return;
-    struct op *op = op_new(c, resp);
+    struct op *op = rn_cops__op_new(c, resp);
     Runnel__DeleteTopicsResponse *body = op ? rn_arena_calloc(&op->a, 1, sizeof *body) : NULL;
     if (!op || !body) {
         if (op)
-            op_send(op);
+            rn_cops__op_send(op);
         else
-            send_plain_error(resp, RN_ERR_UNKNOWN_SERVER_ERROR, "broker out of memory");
+            rn_cops__error(resp, RN_ERR_UNKNOWN_SERVER_ERROR, "broker out of memory");
         return;
     }
     runnel__delete_topics_response__init(body);
@@ -415,7 +375,7 @@ void rn_cops_delete_topics(rn_cops_t *c, rn_resp_t *resp, const Runnel__DeleteTo
         rec.body_case = RUNNEL__META__METADATA_RECORD__BODY_REMOVE_TOPIC;
         rec.remove_topic = &rt;
         struct prop *p = malloc(sizeof *p);
-        if (!p || propose(c, &rec, on_topic_done, p) != RN_OK) {
+        if (!p || rn_cops__propose(c, &rec, on_topic_done, p) != RN_OK) {
             free(p);
             res->error = RUNNEL__ERROR_CODE__ERR_NOT_CONTROLLER;
             continue;
@@ -423,7 +383,7 @@ void rn_cops_delete_topics(rn_cops_t *c, rn_resp_t *resp, const Runnel__DeleteTo
         *p = (struct prop){op, body->n_results - 1};
         op->pending++;
     }
-    op_arm(op);
+    rn_cops__op_arm(op);
 }
 
 /* ---------------------------------------------------------- AlterPartition ---- */
@@ -454,7 +414,7 @@ static void on_altered(void *arg, rn_err_t status, uint64_t index, void *result)
     (void)index;
     const char *msg;
     Runnel__AlterPartitionResponse *ar = op->r.alter_partition;
-    rn_err_t err = outcome(status, result, &msg);
+    rn_err_t err = rn_cops__outcome(status, result, &msg);
     ar->error = (Runnel__ErrorCode)err;
     ar->error_message = rn_arena_strdup(&op->a, msg);
     const rn_img_topic_t *t = rn_img_topic_by_name(op->c->img, al->topic);
@@ -463,21 +423,21 @@ static void on_altered(void *arg, rn_err_t status, uint64_t index, void *result)
         fill_state(ar, &op->a, ps);
     free(al);
     op->pending--;
-    op_send(op);
+    rn_cops__op_send(op);
 }
 
 void rn_cops_alter_partition(rn_cops_t *c, rn_resp_t *resp,
                              const Runnel__AlterPartitionRequest *req)
 {
-    if (refuse_unless_active(c, resp))
+    if (rn_cops__refuse(c, resp))
         return;
-    struct op *op = op_new(c, resp);
+    struct op *op = rn_cops__op_new(c, resp);
     Runnel__AlterPartitionResponse *ar = op ? rn_arena_calloc(&op->a, 1, sizeof *ar) : NULL;
     if (!op || !ar) {
         if (op)
-            op_send(op);
+            rn_cops__op_send(op);
         else
-            send_plain_error(resp, RN_ERR_UNKNOWN_SERVER_ERROR, "broker out of memory");
+            rn_cops__error(resp, RN_ERR_UNKNOWN_SERVER_ERROR, "broker out of memory");
         return;
     }
     runnel__alter_partition_response__init(ar);
@@ -520,7 +480,7 @@ void rn_cops_alter_partition(rn_cops_t *c, rn_resp_t *resp,
         ar->error_message = (char *)why;
         if (ps)
             fill_state(ar, &op->a, ps);
-        op_send(op);
+        rn_cops__op_send(op);
         return;
     }
     struct alter *al = calloc(1, sizeof *al);
@@ -528,7 +488,7 @@ void rn_cops_alter_partition(rn_cops_t *c, rn_resp_t *resp,
                               ps->leader_epoch, on_altered, al) != RN_OK) {
         free(al);
         ar->error = RUNNEL__ERROR_CODE__ERR_NOT_CONTROLLER;
-        op_send(op);
+        rn_cops__op_send(op);
         return;
     }
     al->op = op;
@@ -545,7 +505,7 @@ static void on_elected(void *arg, rn_err_t status, uint64_t index, void *result)
     struct op *op = p->op;
     (void)index;
     const char *msg;
-    rn_err_t err = outcome(status, result, &msg);
+    rn_err_t err = rn_cops__outcome(status, result, &msg);
     if (op->r.elect_leaders) {
         Runnel__ElectLeadersPartitionResult *res = op->r.elect_leaders->results[p->slot];
         res->error = (Runnel__ErrorCode)err;
@@ -554,7 +514,7 @@ static void on_elected(void *arg, rn_err_t status, uint64_t index, void *result)
     }
     free(p);
     if (--op->pending == 0 && op->armed)
-        op_send(op);
+        rn_cops__op_send(op);
 }
 
 static void on_auto_elected(void *arg, rn_err_t status, uint64_t index, void *result)
@@ -596,15 +556,15 @@ static bool listed(const Runnel__ElectLeadersRequest *req, const char *name)
 
 void rn_cops_elect_leaders(rn_cops_t *c, rn_resp_t *resp, const Runnel__ElectLeadersRequest *req)
 {
-    if (refuse_unless_active(c, resp))
+    if (rn_cops__refuse(c, resp))
         return;
-    struct op *op = op_new(c, resp);
+    struct op *op = rn_cops__op_new(c, resp);
     Runnel__ElectLeadersResponse *body = op ? rn_arena_calloc(&op->a, 1, sizeof *body) : NULL;
     if (!op || !body) {
         if (op)
-            op_send(op);
+            rn_cops__op_send(op);
         else
-            send_plain_error(resp, RN_ERR_UNKNOWN_SERVER_ERROR, "broker out of memory");
+            rn_cops__error(resp, RN_ERR_UNKNOWN_SERVER_ERROR, "broker out of memory");
         return;
     }
     runnel__elect_leaders_response__init(body);
@@ -648,7 +608,7 @@ void rn_cops_elect_leaders(rn_cops_t *c, rn_resp_t *resp, const Runnel__ElectLea
     for (size_t i = 0; req && i < req->n_topics; i++)
         if (!rn_img_topic_by_name(c->img, req->topics[i]))
             RN_INFO("cluster", "ElectLeaders: no topic %s", req->topics[i]);
-    op_arm(op);
+    rn_cops__op_arm(op);
 }
 
 
@@ -667,277 +627,6 @@ static void on_rebalance(uv_timer_t *t)
                         rn_img_topic_name(tp), p, ps->replicas[0]);
         }
     }
-}
-
-/* ------------------------------------------------------ producer-id blocks ---- */
-
-struct alloc {
-    struct op *op;
-    int64_t start;
-};
-
-static void on_allocated(void *arg, rn_err_t status, uint64_t index, void *result)
-{
-    struct alloc *al = arg;
-    struct op *op = al->op;
-    (void)index;
-    const char *msg;
-    rn_err_t err = outcome(status, result, &msg);
-    if (err != RN_OK) {
-        op->r.body_case = RUNNEL__RESPONSE__BODY__NOT_SET;
-        op->r.error = (Runnel__ErrorCode)err;
-        op->r.error_message = rn_arena_strdup(&op->a, msg);
-        op->c->pid_reserved = rn_img_next_producer_id_block(op->c->img);
-    } else {
-        op->r.allocate_producer_ids->producer_id_start = al->start;
-        op->r.allocate_producer_ids->producer_id_len = RN_COPS_PID_BLOCK;
-    }
-    free(al);
-    op->pending--;
-    op_send(op);
-}
-
-void rn_cops_allocate_pids(rn_cops_t *c, rn_resp_t *resp,
-                           const Runnel__AllocateProducerIdsRequest *req)
-{
-    if (refuse_unless_active(c, resp))
-        return;
-    const rn_img_broker_t *b = rn_img_broker(c->img, req->broker_id);
-    if (!b || b->epoch != req->broker_epoch) {
-        send_plain_error(resp, RN_ERR_STALE_BROKER_EPOCH, "the broker epoch is not current");
-        return;
-    }
-    struct op *op = op_new(c, resp);
-    Runnel__AllocateProducerIdsResponse *body = op ? rn_arena_calloc(&op->a, 1, sizeof *body)
-                                                   : NULL;
-    struct alloc *al = calloc(1, sizeof *al);
-    if (!op || !body || !al) {
-        free(al);
-        if (op)
-            op_send(op);
-        else
-            send_plain_error(resp, RN_ERR_UNKNOWN_SERVER_ERROR, "broker out of memory");
-        return;
-    }
-    runnel__allocate_producer_ids_response__init(body);
-    op->r.body_case = RUNNEL__RESPONSE__BODY_ALLOCATE_PRODUCER_IDS;
-    op->r.allocate_producer_ids = body;
-    int64_t cur = rn_img_next_producer_id_block(c->img);
-    if (c->pid_reserved > cur)
-        cur = c->pid_reserved;
-    Runnel__Meta__ProducerIdsRecord pr = RUNNEL__META__PRODUCER_IDS_RECORD__INIT;
-    pr.broker_id = req->broker_id;
-    pr.broker_epoch = req->broker_epoch;
-    pr.next_block_start = cur + RN_COPS_PID_BLOCK;
-    Runnel__Meta__MetadataRecord rec = RUNNEL__META__METADATA_RECORD__INIT;
-    rec.body_case = RUNNEL__META__METADATA_RECORD__BODY_PRODUCER_IDS;
-    rec.producer_ids = &pr;
-    al->op = op;
-    al->start = cur;
-    if (propose(c, &rec, on_allocated, al) != RN_OK) {
-        free(al);
-        op->r.body_case = RUNNEL__RESPONSE__BODY__NOT_SET;
-        op->r.error = RUNNEL__ERROR_CODE__ERR_NOT_CONTROLLER;
-        op_send(op);
-        return;
-    }
-    c->pid_reserved = cur + RN_COPS_PID_BLOCK;
-    op->pending++;
-}
-
-static void answer_pid(rn_cops_t *c, rn_resp_t *resp)
-{
-    Runnel__InitProducerIdResponse body = RUNNEL__INIT_PRODUCER_ID_RESPONSE__INIT;
-    body.producer_id = c->pid_next++;
-    body.producer_epoch = 0;
-    Runnel__Response r = RUNNEL__RESPONSE__INIT;
-    r.body_case = RUNNEL__RESPONSE__BODY_INIT_PRODUCER_ID;
-    r.init_producer_id = &body;
-    if (rn_resp_pack(resp, &r) != RN_OK)
-        rn_resp_clear(resp);
-    rn_resp_send(resp);
-}
-
-static void pid_waiter_cancel(void *arg)
-{
-    struct pid_wait *w = arg;
-    w->resp = NULL;
-}
-
-static void ask_block(rn_cops_t *c);
-
-static void on_block(void *ctx, rn_err_t err, Runnel__Response *resp)
-{
-    rn_cops_t *c = ctx;
-    c->pid_asking = false;
-    if (c->stopped) {
-        if (resp)
-            runnel__response__free_unpacked(resp, NULL);
-        return;
-    }
-    bool ok = err == RN_OK && resp->error == 0 &&
-              resp->body_case == RUNNEL__RESPONSE__BODY_ALLOCATE_PRODUCER_IDS;
-    if (ok) {
-        c->pid_next = resp->allocate_producer_ids->producer_id_start;
-        c->pid_end = c->pid_next + resp->allocate_producer_ids->producer_id_len;
-        RN_INFO("cluster", "producer-id block [%" PRId64 ", %" PRId64 ") from the controller",
-                c->pid_next, c->pid_end);
-    }
-    if (resp)
-        runnel__response__free_unpacked(resp, NULL);
-    while (c->pid_waiters) {
-        struct pid_wait *w = c->pid_waiters;
-        if (w->resp && !ok)
-            break;
-        if (w->resp && c->pid_next >= c->pid_end)
-            break;
-        c->pid_waiters = w->next;
-        if (w->resp) {
-            rn_resp_on_cancel(w->resp, NULL, NULL);
-            answer_pid(c, w->resp);
-        }
-        free(w);
-    }
-    if (c->pid_waiters) {
-        if (ok) {
-            ask_block(c);
-            return;
-        }
-        /* No block: answer retriably rather than holding producers forever. */
-        while (c->pid_waiters) {
-            struct pid_wait *w = c->pid_waiters;
-            c->pid_waiters = w->next;
-            if (w->resp) {
-                rn_resp_on_cancel(w->resp, NULL, NULL);
-                send_plain_error(w->resp, RN_ERR_COORDINATOR_NOT_AVAILABLE,
-                                 "no producer-id block from the controller yet; retry");
-            }
-            free(w);
-        }
-    }
-}
-
-static void ask_block(rn_cops_t *c)
-{
-    if (c->pid_asking)
-        return;
-    Runnel__RequestHeader h = RUNNEL__REQUEST_HEADER__INIT;
-    h.api = RUNNEL__API_KEY__API_ALLOCATE_PRODUCER_IDS;
-    h.client_id = (char *)"runnel-broker";
-    Runnel__AllocateProducerIdsRequest ap = RUNNEL__ALLOCATE_PRODUCER_IDS_REQUEST__INIT;
-    ap.broker_id = c->node_id;
-    ap.broker_epoch = rn_mem_own_epoch(c->mem);
-    Runnel__Request req = RUNNEL__REQUEST__INIT;
-    req.header = &h;
-    req.body_case = RUNNEL__REQUEST__BODY_ALLOCATE_PRODUCER_IDS;
-    req.allocate_producer_ids = &ap;
-    if (rn_mem_send_controller(c->mem, &req, 5000, on_block, c) == RN_OK)
-        c->pid_asking = true;
-    else
-        on_block(c, RN_ERR_NOT_CONTROLLER, NULL);
-}
-
-void rn_cops_init_producer_id(rn_cops_t *c, rn_resp_t *resp,
-                              const Runnel__InitProducerIdRequest *req)
-{
-    (void)req; /* a known id is bumped by the client asking again; ids are never reused */
-    if (!c) {
-        send_plain_error(resp, RN_ERR_COORDINATOR_NOT_AVAILABLE, "the broker is starting; retry");
-        return;
-    }
-    if (c->pid_next < c->pid_end && !c->pid_waiters) {
-        answer_pid(c, resp);
-        return;
-    }
-    struct pid_wait *w = calloc(1, sizeof *w);
-    if (!w) {
-        send_plain_error(resp, RN_ERR_UNKNOWN_SERVER_ERROR, "broker out of memory");
-        return;
-    }
-    w->resp = resp;
-    struct pid_wait **pp = &c->pid_waiters;
-    while (*pp)
-        pp = &(*pp)->next;
-    *pp = w;
-    rn_resp_on_cancel(resp, pid_waiter_cancel, w);
-    if (rn_mem_own_epoch(c->mem) == 0) {
-        on_block(c, RN_ERR_NOT_CONTROLLER, NULL);
-        return;
-    }
-    ask_block(c);
-}
-
-/* ------------------------------------------------------------- forwarding ---- */
-
-struct fwd {
-    rn_resp_t *resp;               /* NULL once the client's connection is gone */
-};
-
-static void fwd_cancel(void *arg)
-{
-    struct fwd *f = arg;
-    f->resp = NULL;
-}
-
-static void on_forwarded(void *ctx, rn_err_t err, Runnel__Response *answer)
-{
-    struct fwd *f = ctx;
-    if (f->resp) {
-        rn_resp_on_cancel(f->resp, NULL, NULL);
-        if (err != RN_OK) {
-            send_plain_error(f->resp, RN_ERR_NOT_CONTROLLER,
-                             "the active controller did not answer the forwarded request; retry");
-        } else {
-            rn_resp_note_error(f->resp, (rn_err_t)answer->error);
-            if (rn_resp_pack(f->resp, answer) != RN_OK)
-                rn_resp_clear(f->resp);
-            rn_resp_send(f->resp);
-        }
-    }
-    if (answer)
-        runnel__response__free_unpacked(answer, NULL);
-    free(f);
-}
-
-#define FORWARDED_BY "runnel-forward"
-
-bool rn_cops_forward(rn_cops_t *c, rn_resp_t *resp, Runnel__Request *req)
-{
-    if (!c || rn_ctl_is_active(c->ctl))
-        return false;
-    /* Forward once, and never to ourselves (a new raft leader before its barrier applied):
-     * two brokers that disagree on the controller must not bounce a request. */
-    int32_t ctl = rn_ctl_controller_id(c->ctl);
-    if (ctl < 0 || ctl == c->node_id ||
-        (req->header->client_id && strcmp(req->header->client_id, FORWARDED_BY) == 0)) {
-        send_plain_error(resp, RN_ERR_NOT_CONTROLLER,
-                         "the active controller is changing; retry");
-        return true;
-    }
-    char *client_id = req->header->client_id; /* the server frees the request: put it back */
-    req->header->client_id = (char *)FORWARDED_BY;
-    struct fwd *f = calloc(1, sizeof *f);
-    if (!f) {
-        send_plain_error(resp, RN_ERR_UNKNOWN_SERVER_ERROR, "broker out of memory");
-        return true;
-    }
-    f->resp = resp;
-    uint32_t timeout = req->body_case == RUNNEL__REQUEST__BODY_CREATE_TOPICS
-                           ? req->create_topics->timeout_ms
-                       : req->body_case == RUNNEL__REQUEST__BODY_DELETE_TOPICS
-                           ? req->delete_topics->timeout_ms
-                           : 0;
-    rn_err_t sent = rn_mem_send_controller(c->mem, req, (int)(timeout ? timeout : 30000),
-                                           on_forwarded, f); /* packed here, at once */
-    req->header->client_id = client_id;
-    if (sent != RN_OK) {
-        free(f);
-        send_plain_error(resp, RN_ERR_NOT_CONTROLLER,
-                         "no active controller is known right now; retry");
-        return true;
-    }
-    rn_resp_on_cancel(resp, fwd_cancel, f);
-    return true;
 }
 
 /* --------------------------------------------------------------- lifecycle ---- */
@@ -977,15 +666,7 @@ void rn_cops_stop(rn_cops_t *c)
         return;
     c->stopped = true;
     uv_close((uv_handle_t *)&c->rebalance_timer, NULL);
-    while (c->pid_waiters) {
-        struct pid_wait *w = c->pid_waiters;
-        c->pid_waiters = w->next;
-        if (w->resp) {
-            rn_resp_on_cancel(w->resp, NULL, NULL);
-            send_plain_error(w->resp, RN_ERR_BROKER_NOT_AVAILABLE, "the broker is stopping");
-        }
-        free(w);
-    }
+    rn_cops__pids_stop(c);
 }
 
 void rn_cops_free(rn_cops_t *c)
