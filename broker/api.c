@@ -178,6 +178,8 @@ static Runnel__TopicMetadata *cluster_topic_metadata(rn_api_ctx_t *ctx, rn_arena
         return tm;
     }
     rn_topic_t *local = rn_topics_find(ctx->topics, name);
+    tm->topic_id.data = (uint8_t *)rn_img_topic_id(t);
+    tm->topic_id.len = RN_IMG_ID_LEN;
     uint32_t np = rn_img_topic_partitions(t);
     tm->partitions = rn_arena_calloc(a, np, sizeof *tm->partitions);
     if (!tm->partitions)

@@ -242,7 +242,7 @@ static void begin_shutdown(broker_t *b, int signum)
     /* Cluster mode: controlled shutdown (KIP-631's want_shut_down) first, so the leaders here
      * move to other ISR members now rather than after the session timeout. Serving goes on
      * meanwhile. */
-    if (b->mem && rn_mem_own_epoch(b->mem) != 0 &&
+    if (b->mem && rn_mem_own_epoch(b->mem) != 0 && rn_ctl_controller_id(b->ctl) >= 0 &&
         rn_mem_request_shutdown(b->mem, on_controlled, b) == RN_OK) {
         uv_timer_start(&b->shutdown_timer, on_controlled_timeout,
                        (uint64_t)b->cfg->broker_session_timeout_ms * 2, 0);
@@ -505,6 +505,21 @@ static void on_ctl_active(void *ctx, bool active)
     b->cluster_record_pending = true;
 }
 
+/* An observer's fallback servers: every registered broker but this one, from the image. */
+static bool image_brokers(void *ctx, char hosts[][256], int *ports, size_t cap, size_t *n)
+{
+    broker_t *b = ctx;
+    *n = 0;
+    for (size_t i = 0; b->img && i < rn_img_broker_count(b->img) && *n < cap; i++) {
+        const rn_img_broker_t *x = rn_img_broker_at(b->img, i);
+        if (x->id == b->cfg->node_id || x->fenced)
+            continue;
+        snprintf(hosts[*n], 256, "%s", x->host);
+        ports[(*n)++] = (int)x->port;
+    }
+    return *n > 0;
+}
+
 /* Cluster mode only: after the topics load, before the client listener (docs/cluster.md §3.1). */
 static int start_controller(broker_t *b)
 {
@@ -527,6 +542,8 @@ static int start_controller(broker_t *b)
         .observer_bootstrap = cfg->observer_bootstrap,
         .observer_poll_ms = cfg->broker_heartbeat_ms,
         .max_frame = cfg->max_frame_bytes,
+        .observer_brokers = image_brokers,
+        .observer_brokers_ctx = b,
     };
     if (rn_ctl_start(&b->loop, &o, &b->ctl, err, sizeof err) != RN_OK) {
         RN_ERROR("broker", "cannot start the controller quorum member: %s", err);

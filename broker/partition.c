@@ -609,12 +609,14 @@ rn_err_t rn_part_reset(rn_part_t *p, uint64_t start)
     if (p->sync)
         return RN_ERR_AGAIN;
     uint64_t before = rn_log_end_offset(p->log);
-    rn_err_t err = rn_log_reset(p->log, start);
-    if (err != RN_OK)
-        return err;
     rn_pstate_t *fresh = rn_pstate_new();
     if (!fresh)
         return RN_ERR_NOMEM;
+    rn_err_t err = rn_log_reset(p->log, start);
+    if (err != RN_OK) {
+        rn_pstate_free(fresh);
+        return err;
+    }
     rn_pstate_free(p->pstate);
     p->pstate = fresh;
     p->unflushed = 0;

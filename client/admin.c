@@ -152,11 +152,12 @@ static void aop_answered(void *ctx, rn_err_t err, Runnel__Response *resp)
     rn_call_done(op->cl, op->call, err);
 }
 
-/* The controller's connection for calls it must answer; otherwise the best one. */
+/* The controller's connection for calls it must answer in a cluster (any broker would forward
+ * them: this saves the hop); otherwise, and on a single node, the best one. */
 static rn_conn_t *aop_conn(aop_t *op)
 {
     rn_conn_t *conn = NULL;
-    if (to_controller(op))
+    if (to_controller(op) && rn_cl_md_clustered(op->cl))
         conn = rn_cl_conn_for_node(op->cl, rn_cl_md_controller(op->cl));
     return conn ? conn : rn_cl_conn_any(op->cl);
 }

@@ -83,6 +83,7 @@ struct rn_cl {
     bool md_in_flight, md_wanted;
     size_t md_unreachable;      /* brokers that failed the current metadata attempt in a row */
     int32_t controller_id;
+    bool clustered;          /* the last Metadata named a cluster id */
     int64_t md_next_ns;
     int64_t md_last_ok_ns;
     uint64_t md_version;
@@ -258,6 +259,7 @@ rn_err_t rn_cl_send(rn_cl_t *cl, rn_conn_t *conn, Runnel__Request *req, Runnel__
 
 uint64_t rn_cl_md_version(const rn_cl_t *cl) { return cl->md_version; }
 int32_t rn_cl_md_controller(const rn_cl_t *cl) { return cl->controller_id; }
+bool rn_cl_md_clustered(const rn_cl_t *cl) { return cl->clustered; }
 rn_err_t rn_cl_md_last_err(const rn_cl_t *cl) { return cl->md_last_err; }
 
 const rn_cl_topic_t *rn_cl_md_topic(rn_cl_t *cl, const char *name)
@@ -321,15 +323,21 @@ static void part_set(rn_cl_part_t *p, const Runnel__PartitionMetadata *pm)
 
 /*
  * Replaces t's partitions with the answer's, except that a partition entry with an older
- * leader_epoch than the cached one is ignored (KIP-320, see the top of core.h). A different
- * partition count means a different topic (deleted and created again restarts the epochs at
- * 0; the wire has no topic ids to tell), so then the answer is taken whole. A partition the
- * answer leaves out has no leader.
+ * leader_epoch than the cached one is ignored (KIP-320, see the top of core.h). Another
+ * topic id (cluster mode), or a different partition count, means another topic of that name
+ * (deleted and created again restarts the epochs at 0), so then the answer is taken whole.
+ * A partition the answer leaves out has no leader.
  */
 static void topic_set(rn_cl_topic_t *t, const Runnel__TopicMetadata *tm)
 {
     rn_cl_part_t *old = t->parts;
-    bool same = old && t->partition_count == (int32_t)tm->n_partitions;
+    bool id = tm->topic_id.len == sizeof t->topic_id;
+    bool same = old && t->partition_count == (int32_t)tm->n_partitions &&
+                (!id || !t->has_id || memcmp(t->topic_id, tm->topic_id.data, sizeof t->topic_id) == 0);
+    if (id) {
+        memcpy(t->topic_id, tm->topic_id.data, sizeof t->topic_id);
+        t->has_id = true;
+    }
     t->parts = NULL;
     t->partition_count = 0;
     t->err = (rn_err_t)tm->error;
@@ -367,6 +375,7 @@ static void topic_set(rn_cl_topic_t *t, const Runnel__TopicMetadata *tm)
 void rn_cl_md_apply(rn_cl_t *cl, const Runnel__MetadataResponse *m, bool named)
 {
     cl->controller_id = m->controller_id;
+    cl->clustered = m->cluster_id && m->cluster_id[0];
     node_t *nodes = calloc(m->n_brokers ? m->n_brokers : 1, sizeof *nodes);
     if (nodes) {
         size_t n = 0;

@@ -60,6 +60,8 @@ typedef struct rn_cl_topic {
     rn_err_t err;            /* RN_OK, or why the topic is unusable (UNKNOWN_TOPIC_OR_PARTITION…) */
     int32_t partition_count;
     rn_cl_part_t *parts;
+    uint8_t topic_id[16];    /* cluster mode: which topic of that name (all zero: unknown) */
+    bool has_id;
 } rn_cl_topic_t;
 
 /*
@@ -118,6 +120,9 @@ void rn_cl_md_refresh(rn_cl_t *cl);
 /* The topic as of the latest metadata; NULL when no metadata named it yet. */
 const rn_cl_topic_t *rn_cl_md_topic(rn_cl_t *cl, const char *name);
 /* The active controller's node id as of the latest metadata; -1 before any. */
+/* True when the last Metadata came from a cluster (it named a cluster id); a single node
+ * answers admin calls on any connection, the one the caller bootstrapped with. */
+bool rn_cl_md_clustered(const rn_cl_t *cl);
 int32_t rn_cl_md_controller(const rn_cl_t *cl);
 /*
  * Applies a Metadata answer to the cache (named: the request named the topics of interest,

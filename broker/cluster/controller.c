@@ -655,7 +655,8 @@ rn_err_t rn_ctl_start(uv_loop_t *loop, const rn_ctl_opts_t *o, rn_ctl_t **out, c
         ctl->owned = true;
         rn_obs_opts_t oo = {.node_id = (int32_t)o->node_id, .bootstrap = o->observer_bootstrap,
                             .poll_ms = o->observer_poll_ms, .max_frame = o->max_frame,
-                            .fsm = o->fsm};
+                            .fsm = o->fsm, .brokers = o->observer_brokers,
+                            .brokers_ctx = o->observer_brokers_ctx, .data_dir = o->data_dir};
         if (!(ctl->obs = rn_obs_start(loop, &oo, errbuf, errlen))) {
             free(ctl);
             return RN_ERR_BAD_CONFIG;

@@ -96,6 +96,10 @@ typedef struct rn_ctl_opts {
     const char *observer_bootstrap;
     uint32_t observer_poll_ms;
     uint32_t max_frame;
+    /* An observer's fallback once every bootstrap server failed: the registered brokers'
+     * client listeners (may be NULL). */
+    bool (*observer_brokers)(void *ctx, char hosts[][256], int *ports, size_t cap, size_t *n);
+    void *observer_brokers_ctx;
 } rn_ctl_opts_t;
 
 typedef struct rn_ctl rn_ctl_t;

@@ -458,6 +458,16 @@ rn_err_t rn_mem_send_controller(rn_mem_t *m, Runnel__Request *req, int timeout_m
 
 static void send_next(rn_mem_t *m)
 {
+    if (m->want_shut_down && m->epoch == 0) {
+        /* Shutting down and the registration went stale: never register again on the way
+         * out; the controller fences the old epoch by itself. */
+        if (m->shut_done) {
+            void (*done)(void *, bool) = m->shut_done;
+            m->shut_done = NULL;
+            done(m->shut_arg, false);
+        }
+        return;
+    }
     if (!controller_conn(m))
         return;
     rn_conn_check_timeouts(m->conn, rn_now_ns());

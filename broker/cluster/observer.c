@@ -13,12 +13,15 @@
 #include "observer.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../client/conn.h"
+#include "buf.h"
 #include "clock.h"
+#include "fsutil.h"
 #include "logging.h"
 
 #define MAX_BOOTSTRAP 16
@@ -32,23 +35,40 @@ struct rn_obs {
     char hosts[MAX_BOOTSTRAP][256];
     int ports[MAX_BOOTSTRAP];
     size_t n, cur;
+    size_t boot_n;                 /* the first boot_n entries are observer.bootstrap.servers */
+    size_t failures;               /* asks failed in a row */
+    bool (*brokers)(void *ctx, char hosts[][256], int *ports, size_t cap, size_t *n);
+    void *brokers_ctx;
+    char index_path[PATH_MAX];
     rn_conn_t *conn;
     bool in_flight;
     bool rotate;                   /* the last ask failed: try the next server */
     bool stopping;
     uv_timer_t timer;
     uint64_t index;
+    uint64_t floor;                /* the index the last run had: nothing older is taken */
     int32_t controller_id;
     bool logged_first;
     void (*done)(void *arg);
     void *done_arg;
 };
 
+/* After a whole round of failures the registered brokers of the image join the list, so an
+ * observer whose bootstrap brokers died still finds the cluster. */
 static void next_server(rn_obs_t *o)
 {
     if (o->conn) {
         rn_conn_free(o->conn);
         o->conn = NULL;
+    }
+    o->failures++;
+    if (o->failures >= o->n && o->brokers) {
+        size_t extra = 0;
+        if (o->brokers(o->brokers_ctx, o->hosts + o->boot_n, o->ports + o->boot_n,
+                       MAX_BOOTSTRAP - o->boot_n, &extra) && extra) {
+            o->n = o->boot_n + extra;
+            o->failures = 0;
+        }
     }
     o->cur = (o->cur + 1) % o->n;
 }
@@ -72,6 +92,13 @@ static void on_image(void *ctx, rn_err_t err, Runnel__Response *resp)
         return;
     }
     const Runnel__FetchMetadataImageResponse *r = resp->fetch_metadata_image;
+    o->failures = 0;
+    if (r->index < o->index || r->index < o->floor) {
+        /* a broker behind this observer (still replaying its log): not its controller either */
+        o->rotate = true;
+        runnel__response__free_unpacked(resp, NULL);
+        return;
+    }
     if (r->controller_id != o->controller_id)
         RN_INFO("observer", "node %" PRId32 " is the active controller (as %s:%d says)",
                 r->controller_id, o->hosts[o->cur], o->ports[o->cur]);
@@ -87,6 +114,11 @@ static void on_image(void *ctx, rn_err_t err, Runnel__Response *resp)
                         r->index, o->hosts[o->cur], o->ports[o->cur], r->image.len);
             o->logged_first = true;
             o->index = r->index;
+            if (o->index_path[0]) {
+                char line[32];
+                int len = snprintf(line, sizeof line, "%" PRIu64 "\n", o->index);
+                (void)rn_fs_write_atomic(o->index_path, line, (size_t)len, false);
+            }
         }
     }
     runnel__response__free_unpacked(resp, NULL);
@@ -94,7 +126,13 @@ static void on_image(void *ctx, rn_err_t err, Runnel__Response *resp)
 
 static void poll_once(rn_obs_t *o)
 {
-    if (o->stopping || o->in_flight)
+    if (o->stopping)
+        return;
+    /* rn_conn has no timer of its own: without this a silent server (no RST) would hold the
+     * ask for the kernel's minutes; the check may run on_image, which clears in_flight. */
+    if (o->conn && o->in_flight)
+        rn_conn_check_timeouts(o->conn, rn_now_ns());
+    if (o->in_flight)
         return;
     if (o->rotate) {
         o->rotate = false;
@@ -173,6 +211,21 @@ rn_obs_t *rn_obs_start(uv_loop_t *loop, const rn_obs_opts_t *opts, char *errbuf,
     o->node_id = opts->node_id;
     o->max_frame = opts->max_frame;
     o->poll_ms = opts->poll_ms ? opts->poll_ms : 250;
+    o->boot_n = o->n;
+    if (opts->data_dir) {
+        snprintf(o->index_path, sizeof o->index_path, "%s/observer-index", opts->data_dir);
+        rn_buf_t b = RN_BUF_INIT;
+        if (rn_fs_read_all(o->index_path, &b) == RN_OK && b.len && b.len < 32) {
+            char num[32];
+            memcpy(num, b.data, b.len);
+            num[b.len] = '\0';
+            /* the image itself is gone with the process: ask for it again from above this */
+            o->floor = strtoull(num, NULL, 10);
+        }
+        rn_buf_free(&b);
+    }
+    o->brokers = opts->brokers;
+    o->brokers_ctx = opts->brokers_ctx;
     o->controller_id = -1;
     uv_timer_init(loop, &o->timer);
     o->timer.data = o;

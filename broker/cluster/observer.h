@@ -9,6 +9,7 @@
 #ifndef RN_BROKER_CLUSTER_OBSERVER_H
 #define RN_BROKER_CLUSTER_OBSERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -23,6 +24,13 @@ typedef struct rn_obs_opts {
     uint32_t poll_ms;              /* how often to ask (0: 250) */
     uint32_t max_frame;
     rn_ctl_fsm_t fsm;              /* restore takes each newer image */
+    /* The registered brokers' client listeners (from the image), asked after every bootstrap
+     * server failed in a row; may be NULL. False or *n 0: none known. */
+    bool (*brokers)(void *ctx, char hosts[][256], int *ports, size_t cap, size_t *n);
+    void *brokers_ctx;
+    /* DATA_DIR: the index of the last image taken is kept in DATA_DIR/observer-index, so a
+     * restarted observer never takes an older image than it had (from a lagging broker). */
+    const char *data_dir;
 } rn_obs_opts_t;
 
 /* Parses "HOST:PORT,..." (at most cap entries); RN_ERR_BAD_CONFIG naming the bad entry. */

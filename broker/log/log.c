@@ -795,25 +795,32 @@ rn_err_t rn_log_reset(rn_log_t *log, uint64_t start)
 {
     if (start <= rn_log_end_offset(log))
         return RN_ERR_INVALID_ARG;
-    /* Old segments first: a crash after this leaves an empty log, which a follower resets
-     * again; never old data with a gap before the new start. */
-    rn_err_t err = drop_segments_from(log, 0);
+    /* The new segment first, so the log is never without one. A crash before the old ones
+     * are deleted leaves a gap, and recovery drops what follows a gap (the new, empty
+     * segment): the log is back as it was, and the follower resets again. */
     rn_seg_t *seg = NULL;
-    if (err == RN_OK)
-        err = rn_seg_create(log->dir, start, log->cfg.index_interval_bytes,
-                            log->cfg.segment_index_bytes, log->io, &seg);
+    rn_err_t err = rn_seg_create(log->dir, start, log->cfg.index_interval_bytes,
+                                 log->cfg.segment_index_bytes, log->io, &seg);
     if (err == RN_OK && (err = push_seg(log, seg)) != RN_OK)
         rn_seg_delete(seg);
-    if (err != RN_OK) {
-        log->failed = err;
-        return err;
-    }
+    if (err != RN_OK)
+        return err; /* nothing changed */
+    for (uint32_t i = 0; i + 1 < log->nsegs; i++)
+        if (rn_seg_delete(log->segs[i]) != RN_OK)
+            err = RN_ERR_IO;
+    log->segs[0] = log->segs[log->nsegs - 1];
+    log->nsegs = 1;
     seg->first_append_ms = rn_clock_wall_ms(log->clock);
     log->dir_dirty = true;
     log->flushed_offset = start;
     rp_write(log, start);
     rn_lep_clear(log->epochs);
-    return rn_lep_persist(log->epochs);
+    rn_err_t perr = rn_lep_persist(log->epochs);
+    if (err != RN_OK) {
+        log->failed = err; /* an old segment file could not be removed */
+        return err;
+    }
+    return perr;
 }
 
 uint64_t rn_log_start_offset(const rn_log_t *log)

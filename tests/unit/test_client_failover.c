@@ -52,8 +52,20 @@ typedef struct pm_spec {
 } pm_spec_t;
 
 /* Applies a one-topic answer naming partitions specs[0..n) with controller_id ctl. */
+/* apply() with a 16-byte topic id whose bytes are all tag (0: no id, as a single node). */
+static void apply_id(rn_cl_t *cl, const char *topic, const pm_spec_t *specs, size_t n,
+                     int32_t ctl, uint8_t tag);
+
 static void apply(rn_cl_t *cl, const char *topic, const pm_spec_t *specs, size_t n, int32_t ctl)
 {
+    apply_id(cl, topic, specs, n, ctl, 0);
+}
+
+static void apply_id(rn_cl_t *cl, const char *topic, const pm_spec_t *specs, size_t n,
+                     int32_t ctl, uint8_t tag)
+{
+    uint8_t id[16];
+    memset(id, tag, sizeof id);
     Runnel__PartitionMetadata pms[8], *pmp[8];
     assert_true(n <= 8);
     for (size_t i = 0; i < n; i++) {
@@ -65,6 +77,10 @@ static void apply(rn_cl_t *cl, const char *topic, const pm_spec_t *specs, size_t
     }
     Runnel__TopicMetadata tm = RUNNEL__TOPIC_METADATA__INIT, *tmp = &tm;
     tm.name = (char *)topic;
+    if (tag) {
+        tm.topic_id.data = id;
+        tm.topic_id.len = sizeof id;
+    }
     tm.n_partitions = n;
     tm.partitions = pmp;
     Runnel__MetadataResponse m = RUNNEL__METADATA_RESPONSE__INIT;
@@ -115,6 +131,15 @@ static void test_epoch_rule(void **state)
     apply(cl, "t", (pm_spec_t[]){{1, 0}, {1, 0}, {2, 0}}, 3, 1);
     expect_part(cl, "t", 0, 1, 0);
     expect_part(cl, "t", 2, 2, 0);
+
+    /* Deleted and created again with the same partition count: only the topic id tells, and
+     * the new topic's epochs (from 0) are taken, not ignored as older. */
+    apply_id(cl, "t", (pm_spec_t[]){{1, 9}, {1, 9}, {2, 9}}, 3, 1, 0xa1);
+    expect_part(cl, "t", 0, 1, 9);
+    apply_id(cl, "t", (pm_spec_t[]){{3, 0}, {3, 0}, {3, 0}}, 3, 1, 0xb2);
+    expect_part(cl, "t", 0, 3, 0);
+    apply_id(cl, "t", (pm_spec_t[]){{1, 0}, {1, 0}, {1, 0}}, 3, 1, 0xb2); /* same id: equal */
+    expect_part(cl, "t", 0, 1, 0);
 
     /* A named topic the answer leaves out is gone; its epochs go with it. */
     rn_cl_md_want(cl, "t");
@@ -367,6 +392,7 @@ static void answer_metadata(fake_t *f, Runnel__Response *resp)
     pthread_mutex_lock(&f->lock);
     pm.leader_epoch = f->leader_epoch;
     m.controller_id = f->md_controller;
+    m.cluster_id = (char *)"fake-cluster"; /* a cluster: admin calls go to the controller */
     pthread_mutex_unlock(&f->lock);
     resp->body_case = RUNNEL__RESPONSE__BODY_METADATA;
     resp->metadata = &m;
