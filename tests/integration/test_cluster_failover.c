@@ -285,6 +285,48 @@ static void leader_sigterm_hands_over(void **state)
     if (err)
         fail_msg("acks=1 to the new leader %d: error %d", n.leader, err);
     assert_int_equal(off, 10); /* nothing acknowledged before the stop was lost */
+
+    /* Restarted, it rejoins; ElectLeaders (to any broker: forwarded to the controller) gives
+     * it back the leadership it has as the preferred replica. */
+    assert_int_equal(rn_rc_broker_restart(&c->b[l.leader - 1]), 0);
+    rn_cc_wait_isr(c, 0, "ho", 0, RN_HC_N, -1, 20000);
+    int32_t ask = n.leader == 1 ? 2 : 1; /* not necessarily the controller */
+    rn_rc_t rc;
+    assert_int_equal(rn_rc_connect(&rc, c->b[ask - 1].addr), 0);
+    Runnel__ElectLeadersRequest body = RUNNEL__ELECT_LEADERS_REQUEST__INIT;
+    body.preferred = true;
+    Runnel__Request req = RUNNEL__REQUEST__INIT;
+    req.body_case = RUNNEL__REQUEST__BODY_ELECT_LEADERS;
+    req.elect_leaders = &body;
+    Runnel__Response *r = NULL;
+    for (int64_t deadline = rn_hc_now_ms() + 10000;;) {
+        r = rn_rc_call(&rc, &req, RUNNEL__API_KEY__API_ELECT_LEADERS, 10000);
+        if (r && r->error == 0 && r->body_case == RUNNEL__RESPONSE__BODY_ELECT_LEADERS)
+            break;
+        if (r)
+            rn_rc_free(r);
+        r = NULL;
+        if (rn_hc_now_ms() > deadline)
+            fail_msg("ElectLeaders through broker %d was not answered", ask);
+        rn_hc_sleep_ms(100);
+    }
+    bool moved = false;
+    for (size_t i = 0; i < r->elect_leaders->n_results; i++) {
+        const Runnel__ElectLeadersPartitionResult *e = r->elect_leaders->results[i];
+        if (strcmp(e->topic, "ho") == 0 && e->partition == 0) {
+            if (e->error != 0)
+                fail_msg("ElectLeaders ho-0: error %d", e->error);
+            moved = e->leader == l.leader;
+        }
+    }
+    rn_rc_free(r);
+    rn_rc_close(&rc);
+    assert_true(moved);
+    rn_cc_part_t back = rn_cc_wait_leader(c, 0, "ho", 0, n.leader, 10000);
+    assert_int_equal(back.leader, l.leader);
+    assert_true(back.leader_epoch > n.leader_epoch);
+    fprintf(stderr, "# rebalance: ho-0 back on its preferred replica %d (epoch %u)\n",
+            back.leader, back.leader_epoch);
     rn_hc_free(c);
 }
 
