@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_OPTS ?=
 PREFIX     ?= /usr/local
 
-.PHONY: all build deps demo test install sanitize bench fuzz clean
+.PHONY: all build deps demo test install sanitize bench fuzz soak clean
 
 all: build
 
@@ -41,6 +41,13 @@ sanitize: deps
 bench: deps build
 	@scripts/install-deps.sh --bench
 	@bench/run.sh $(BUILD)
+
+# The cluster soak (not part of make test): random SIGKILL/SIGSTOP/SIGTERM of one broker at a
+# time under an acks=all load for SOAK_SECONDS, then exactly-once and byte-for-byte checks.
+SOAK_SECONDS ?= 120
+soak: deps build
+	@cd $(BUILD)/tests/integration && TMPDIR=$$PWD RUNNEL_BROKER_BIN=$(abspath $(BUILD))/broker/runnel-broker \
+		SOAK_SECONDS=$(SOAK_SECONDS) ./itest_cluster_chaos
 
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DRUNNEL_FUZZ=ON $(CMAKE_OPTS) >/dev/null

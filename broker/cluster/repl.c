@@ -18,6 +18,7 @@
 
 #define TICK_MS 100
 #define ALTER_TIMEOUT_MS 5000
+#define ALTER_RETRY_MS 500
 #define DEFAULT_ACKS_TIMEOUT_MS 30000
 
 int64_t rn_repl__now_ms(void)
@@ -142,8 +143,10 @@ static void on_altered(void *ctx, rn_err_t err, Runnel__Response *resp)
                     PRIu32 ")", rp->topic, rp->partition, rp->n_isr, rp->partition_epoch);
             update_hw(rp);
         } else if (e != RN_OK) {
-            RN_INFO("repl", "%s-%" PRIu32 ": ISR change not made: %s", rp->topic, rp->partition,
-                    rn_err_name(e));
+            /* the image brings the reason (a newer state, our fencing) soon; ask again later */
+            rp->alter_retry_ms = rn_repl__now_ms() + ALTER_RETRY_MS;
+            RN_INFO("repl", "%s-%" PRIu32 ": ISR change not made: %s (next try in %d ms)",
+                    rp->topic, rp->partition, rn_err_name(e), ALTER_RETRY_MS);
         }
     }
     if (resp)
@@ -199,7 +202,7 @@ static bool unfenced_here(const rn_repl_t *r, int32_t id)
 /* Shrink: ISR followers not caught up for replica.lag.time.max.ms; expand: caught-up others. */
 static void check_isr(rpart_t *rp, int64_t now)
 {
-    if (rp->role != ROLE_LEADER || rp->alter_in_flight)
+    if (rp->role != ROLE_LEADER || rp->alter_in_flight || now < rp->alter_retry_ms)
         return;
     int32_t next[RN_REPL_MAX_REPLICAS];
     uint32_t n = 0;

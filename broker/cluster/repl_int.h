@@ -50,6 +50,7 @@ typedef struct rpart {
     uint64_t epoch_start;
     struct rfol fol[RN_REPL_MAX_REPLICAS];
     bool alter_in_flight;
+    int64_t alter_retry_ms;        /* after a refused AlterPartition: not before this */
     int32_t pending_isr[RN_REPL_MAX_REPLICAS];
     uint32_t n_pending_isr;
     struct hwait *waiters, **waiters_tail;

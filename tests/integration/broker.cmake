@@ -52,7 +52,15 @@ endif()
 foreach(t repl failover truncation observer)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_cluster_${t}.c AND TARGET runnel_client)
     runnel_integration_test(cluster_${t} SOURCES test_cluster_${t}.c cluster_fixture.c
-                            cluster_check.c test_client_util.c
+                            cluster_check.c cluster_stream.c test_client_util.c
                             LIBS rn_rawclient runnel_client Threads::Threads TIMEOUT 240)
   endif()
 endforeach()
+
+# The cluster soak: built with the tests, run only by `make soak` (SOAK_SECONDS, SOAK_SEED).
+if(TARGET runnel_client)
+  add_executable(itest_cluster_chaos test_cluster_chaos.c cluster_fixture.c cluster_check.c
+                 cluster_stream.c test_client_util.c)
+  target_link_libraries(itest_cluster_chaos PRIVATE rn_harness rn_rawclient runnel_client
+                        Threads::Threads PkgConfig::CMOCKA)
+endif()

@@ -31,78 +31,31 @@
 
 #include "cluster_check.h"
 #include "cluster_fixture.h"
+#include "cluster_stream.h"
 #include "rawclient.h"
 #include "test_client_util.h"
 
 #define MAX_RECORDS 400000
 #define CYCLES 5
 
-typedef struct stream {
-    tc_sent_t *sent;
-    rn_producer_t *p;
-    const char *topic;
-    _Atomic bool stop;
-    _Atomic uint64_t sent_count, reported, ok, failed;
-    rn_err_t send_err;
-    /* failover clock: acknowledgements of records >= watch_from count for cycle `cycle` */
+/* The failover clock: acknowledgements of records >= watch_from count for cycle `cycle`. */
+typedef struct clock {
     _Atomic int cycle;
     _Atomic uint64_t watch_from;
     _Atomic int64_t first_ok_ms[CYCLES];
-} stream_t;
+} fclock_t;
 
-static void on_delivery(const rn_delivery_t *r, void *arg)
+static void on_ok(void *ctx, uint64_t i)
 {
-    stream_t *x = arg;
-    uint64_t i = (uint64_t)(uintptr_t)r->opaque;
-    x->sent[i] = (tc_sent_t){r->partition, r->offset, r->err, true};
-    if (r->err == RN_OK) {
-        x->ok++;
-        int k = x->cycle;
-        if (k >= 0 && i >= x->watch_from) {
-            int64_t zero = 0;
-            atomic_compare_exchange_strong(&x->first_ok_ms[k], &zero, rn_hc_now_ms());
-        }
-    } else if (x->failed++ < 5) {
-        fprintf(stderr, "record %llu failed: %s\n", (unsigned long long)i, rn_err_name(r->err));
+    fclock_t *k = ctx;
+    int cyc = k->cycle;
+    if (cyc >= 0 && i >= k->watch_from) {
+        int64_t zero = 0;
+        atomic_compare_exchange_strong(&k->first_ok_ms[cyc], &zero, rn_hc_now_ms());
     }
-    x->reported++;
 }
 
-/* About 2000 records a second, so every kill lands mid-stream. */
-static void *produce(void *arg)
-{
-    stream_t *x = arg;
-    for (uint64_t i = 0; i < MAX_RECORDS && !x->stop; i++) {
-        char key[32];
-        uint8_t value[TC_VALUE_SIZE];
-        char hv[32];
-        size_t klen = tc_key(i, key);
-        tc_value(i, value);
-        rn_header_t h = {"id", 2, hv, snprintf(hv, sizeof hv, "h%llu", (unsigned long long)i)};
-        rn_message_t m = {
-            .topic = x->topic,
-            .partition = 0,
-            .key = key,
-            .key_len = klen,
-            .value = value,
-            .value_len = sizeof value,
-            .headers = tc_has_header(i) ? &h : NULL,
-            .header_count = tc_has_header(i) ? 1 : 0,
-            .opaque = (void *)(uintptr_t)i,
-        };
-        rn_err_t e = rn_producer_send(x->p, &m, -1);
-        if (e != RN_OK) {
-            x->send_err = e;
-            return NULL;
-        }
-        x->sent_count++;
-        if (i % 10 == 9)
-            rn_hc_sleep_ms(5);
-    }
-    return NULL;
-}
-
-static void wait_acks(rn_hcluster_t *c, stream_t *x, uint64_t want, const char *when)
+static void wait_acks(rn_hcluster_t *c, rn_cs_t *x, uint64_t want, const char *when)
 {
     int64_t deadline = rn_hc_now_ms() + 30000;
     while (x->ok < want) {
@@ -132,24 +85,10 @@ static void leader_killed_five_times(void **state)
     rn_cc_create_topic(c, 0, "fo", 1, RN_HC_N, cfg, false, 20000);
     rn_cc_wait_isr(c, 0, "fo", 0, RN_HC_N, -1, 15000);
 
-    stream_t *x = calloc(1, sizeof *x);
-    x->sent = calloc(MAX_RECORDS, sizeof *x->sent);
-    assert_true(x->sent != NULL);
-    x->topic = "fo";
-    x->cycle = -1;
-    char bootstrap[256], err[256];
-    rn_cc_bootstrap(c, bootstrap, sizeof bootstrap);
-    rn_conf_t *conf = rn_conf_new();
-    const char *pairs[] = {"acks=all", "enable.idempotence=true", "linger.ms=2",
-                           "retry.backoff.ms=50", "request.timeout.ms=3000", NULL};
-    assert_int_equal(rn_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof err), RN_OK);
-    for (size_t k = 0; pairs[k]; k++)
-        assert_int_equal(rn_conf_set_pair(conf, pairs[k], err, sizeof err), RN_OK);
-    if (rn_producer_new(conf, on_delivery, x, &x->p, err, sizeof err) != RN_OK)
-        fail_msg("producer: %s", err);
-    rn_conf_free(conf);
-    pthread_t t;
-    pthread_create(&t, NULL, produce, x);
+    fclock_t *fc = calloc(1, sizeof *fc);
+    assert_non_null(fc);
+    fc->cycle = -1;
+    rn_cs_t *x = rn_cs_start(c, "fo", 0, MAX_RECORDS, NULL, on_ok, fc);
 
     int64_t failover_ms[CYCLES];
     for (int k = 0; k < CYCLES; k++) {
@@ -158,8 +97,8 @@ static void leader_killed_five_times(void **state)
         wait_acks(c, x, x->ok + 500, what);
         rn_cc_part_t l = rn_cc_wait_isr(c, 0, "fo", 0, RN_HC_N, -1, 30000);
         int32_t dead = l.leader;
-        x->watch_from = x->sent_count;
-        x->cycle = k;
+        fc->watch_from = x->sent_count;
+        fc->cycle = k;
         rn_h_broker_kill(&c->b[dead - 1]);
         int64_t killed_at = rn_hc_now_ms();
 
@@ -170,7 +109,7 @@ static void leader_killed_five_times(void **state)
         if (rn_cc_isr_has(&nl, dead))
             fail_msg("kill %d: the dead leader %d is still in the ISR of the new leader %d",
                      k + 1, dead, nl.leader);
-        while (x->first_ok_ms[k] == 0) {
+        while (fc->first_ok_ms[k] == 0) {
             if (rn_hc_now_ms() - killed_at > 20000) {
                 rn_hc_dump_logs(c);
                 fail_msg("kill %d of leader %d: no acks=all acknowledgement within 20 s (new "
@@ -180,11 +119,11 @@ static void leader_killed_five_times(void **state)
             }
             rn_hc_sleep_ms(5);
         }
-        failover_ms[k] = x->first_ok_ms[k] - killed_at;
+        failover_ms[k] = fc->first_ok_ms[k] - killed_at;
         fprintf(stderr, "# kill %d: leader %d SIGKILLed; new leader %d (epoch %u); first acks=all "
                 "success %lld ms after the kill\n",
                 k + 1, dead, nl.leader, nl.leader_epoch, (long long)failover_ms[k]);
-        x->cycle = -1;
+        fc->cycle = -1;
 
         if (rn_rc_broker_restart(&c->b[dead - 1]) != 0)
             fail_msg("kill %d: broker %d did not restart", k + 1, dead);
@@ -194,12 +133,7 @@ static void leader_killed_five_times(void **state)
                 dead, (long long)(rn_hc_now_ms() - restarted_at));
     }
     wait_acks(c, x, x->ok + 500, "after the last restart");
-    x->stop = true;
-    pthread_join(t, NULL);
-    if (x->send_err != RN_OK)
-        fail_msg("send failed: %s", rn_err_name(x->send_err));
-    assert_int_equal(rn_producer_flush(x->p, 60000), RN_OK);
-    assert_int_equal(rn_producer_close(x->p, 10000), RN_OK);
+    rn_cs_finish(x, 60000);
 
     int64_t sorted[CYCLES];
     memcpy(sorted, failover_ms, sizeof sorted);
@@ -233,8 +167,8 @@ static void leader_killed_five_times(void **state)
     assert_int_equal(end, (int64_t)x->ok);
     rn_cc_stop_all(c);
     rn_cc_assert_logs_equal(c, "fo", 1);
-    free(x->sent);
-    free(x);
+    rn_cs_free(x);
+    free(fc);
     rn_hc_free(c);
 }
 
