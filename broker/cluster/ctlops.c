@@ -151,6 +151,32 @@ static bool unfenced(const rn_img_t *img, int32_t id)
     return b && !b->fenced;
 }
 
+/*
+ * The start of every controller request: NOT_CONTROLLER unless active, then an op whose
+ * response body (of message type d, initialised) is set as op->r's body_case. NULL when it
+ * already answered (refused, or out of memory).
+ */
+static struct op *op_begin(rn_cops_t *c, rn_resp_t *resp, const ProtobufCMessageDescriptor *d,
+                           Runnel__Response__BodyCase body_case, void **body)
+{
+    if (rn_cops__refuse(c, resp))
+        return NULL;
+    struct op *op = rn_cops__op_new(c, resp);
+    *body = op ? rn_arena_calloc(&op->a, 1, d->sizeof_message) : NULL;
+    if (!*body) {
+        if (op)
+            rn_cops__op_send(op);
+        else
+            rn_cops__error(resp, RN_ERR_UNKNOWN_SERVER_ERROR, "broker out of memory");
+        return NULL;
+    }
+    protobuf_c_message_init(d, *body);
+    op->r.body_case = body_case;
+    /* every body member of the oneof shares one address */
+    op->r.create_topics = *body;
+    return op;
+}
+
 /* ------------------------------------------------------------ CreateTopics ---- */
 
 static Runnel__TopicResult *topic_result(rn_arena_t *a, const char *name, rn_err_t err,
@@ -173,8 +199,10 @@ static void on_topic_done(void *arg, rn_err_t status, uint64_t index, void *resu
     (void)index;
     const char *msg;
     rn_err_t err = rn_cops__outcome(status, result, &msg);
-    Runnel__TopicResult *tr = op->r.create_topics ? op->r.create_topics->results[p->slot]
-                                                  : op->r.delete_topics->results[p->slot];
+    /* body is a oneof (a union): which one is in body_case */
+    Runnel__TopicResult *tr = op->r.body_case == RUNNEL__RESPONSE__BODY_CREATE_TOPICS
+                                  ? op->r.create_topics->results[p->slot]
+                                  : op->r.delete_topics->results[p->slot];
     tr->error = (Runnel__ErrorCode)err;
     tr->error_message = rn_arena_strdup(&op->a, msg);
     if (op->resp)
@@ -280,20 +308,10 @@ static rn_err_t plan_topic(rn_cops_t *c, rn_arena_t *a, const Runnel__CreatableT
 
 void rn_cops_create_topics(rn_cops_t *c, rn_resp_t *resp, const Runnel__CreateTopicsRequest *req)
 {
-    if (rn_cops__refuse(c, resp))
+    Runnel__CreateTopicsResponse *body;
+    struct op *op = op_begin(c, resp, &runnel__create_topics_response__descriptor, RUNNEL__RESPONSE__BODY_CREATE_TOPICS, (void **)&body);
+    if (!op)
         return;
-    struct op *op = rn_cops__op_new(c, resp);
-    Runnel__CreateTopicsResponse *body = op ? rn_arena_calloc(&op->a, 1, sizeof *body) : NULL;
-    if (!op || !body) {
-        if (op)
-            rn_cops__op_send(op);
-        else
-            rn_cops__error(resp, RN_ERR_UNKNOWN_SERVER_ERROR, "broker out of memory");
-        return;
-    }
-    runnel__create_topics_response__init(body);
-    op->r.body_case = RUNNEL__RESPONSE__BODY_CREATE_TOPICS;
-    op->r.create_topics = body;
     body->results = rn_arena_calloc(&op->a, req->n_topics + 1, sizeof *body->results);
     for (size_t i = 0; i < req->n_topics && body->results; i++) {
         const Runnel__CreatableTopic *ct = req->topics[i];
@@ -341,20 +359,10 @@ void rn_cops_create_topics(rn_cops_t *c, rn_resp_t *resp, const Runnel__CreateTo
 
 void rn_cops_delete_topics(rn_cops_t *c, rn_resp_t *resp, const Runnel__DeleteTopicsRequest *req)
 {
-    if (rn_cops__refuse(c, resp))
+    Runnel__DeleteTopicsResponse *body;
+    struct op *op = op_begin(c, resp, &runnel__delete_topics_response__descriptor, RUNNEL__RESPONSE__BODY_DELETE_TOPICS, (void **)&body);
+    if (!op)
         return;
-    struct op *op = rn_cops__op_new(c, resp);
-    Runnel__DeleteTopicsResponse *body = op ? rn_arena_calloc(&op->a, 1, sizeof *body) : NULL;
-    if (!op || !body) {
-        if (op)
-            rn_cops__op_send(op);
-        else
-            rn_cops__error(resp, RN_ERR_UNKNOWN_SERVER_ERROR, "broker out of memory");
-        return;
-    }
-    runnel__delete_topics_response__init(body);
-    op->r.body_case = RUNNEL__RESPONSE__BODY_DELETE_TOPICS;
-    op->r.delete_topics = body;
     body->results = rn_arena_calloc(&op->a, req->n_topics + 1, sizeof *body->results);
     for (size_t i = 0; i < req->n_topics && body->results; i++) {
         const rn_img_topic_t *t = rn_img_topic_by_name(c->img, req->topics[i]);
@@ -556,20 +564,10 @@ static bool listed(const Runnel__ElectLeadersRequest *req, const char *name)
 
 void rn_cops_elect_leaders(rn_cops_t *c, rn_resp_t *resp, const Runnel__ElectLeadersRequest *req)
 {
-    if (rn_cops__refuse(c, resp))
+    Runnel__ElectLeadersResponse *body;
+    struct op *op = op_begin(c, resp, &runnel__elect_leaders_response__descriptor, RUNNEL__RESPONSE__BODY_ELECT_LEADERS, (void **)&body);
+    if (!op)
         return;
-    struct op *op = rn_cops__op_new(c, resp);
-    Runnel__ElectLeadersResponse *body = op ? rn_arena_calloc(&op->a, 1, sizeof *body) : NULL;
-    if (!op || !body) {
-        if (op)
-            rn_cops__op_send(op);
-        else
-            rn_cops__error(resp, RN_ERR_UNKNOWN_SERVER_ERROR, "broker out of memory");
-        return;
-    }
-    runnel__elect_leaders_response__init(body);
-    op->r.body_case = RUNNEL__RESPONSE__BODY_ELECT_LEADERS;
-    op->r.elect_leaders = body;
     size_t n = 0;
     for (size_t i = 0; i < rn_img_topic_count(c->img); i++) {
         const rn_img_topic_t *t = rn_img_topic_at(c->img, i);
