@@ -31,23 +31,7 @@ static void *produce(void *arg)
 {
     rn_cs_t *x = arg;
     for (uint64_t i = 0; i < x->max && !x->stop; i++) {
-        char key[32], hv[32];
-        uint8_t value[TC_VALUE_SIZE];
-        size_t klen = tc_key(i, key);
-        tc_value(i, value);
-        rn_header_t h = {"id", 2, hv, snprintf(hv, sizeof hv, "h%llu", (unsigned long long)i)};
-        rn_message_t m = {
-            .topic = x->topic,
-            .partition = x->partition,
-            .key = key,
-            .key_len = klen,
-            .value = value,
-            .value_len = sizeof value,
-            .headers = tc_has_header(i) ? &h : NULL,
-            .header_count = tc_has_header(i) ? 1 : 0,
-            .opaque = (void *)(uintptr_t)i,
-        };
-        rn_err_t e = rn_producer_send(x->p, &m, -1);
+        rn_err_t e = tc_send(x->p, x->topic, x->partition, i);
         if (e != RN_OK) {
             x->send_err = e;
             return NULL;

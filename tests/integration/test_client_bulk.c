@@ -78,27 +78,13 @@ static void produce_and_verify(const char *topic, const char *compression)
     }
     double t0 = now_s();
     for (uint64_t i = 0; i < RECORDS; i++) {
-        char key[32], hv[32];
-        uint8_t value[TC_VALUE_SIZE];
-        size_t klen = tc_key(i, key);
-        tc_value(i, value);
-        rn_header_t h = {"id", 2, hv, snprintf(hv, sizeof hv, "h%llu", (unsigned long long)i)};
-        rn_message_t m = {
-            .topic = topic,
-            .partition = RN_PARTITION_ANY,
-            .key = key,
-            .key_len = klen,
-            .value = value,
-            .value_len = sizeof value,
-            .headers = tc_has_header(i) ? &h : NULL,
-            .header_count = tc_has_header(i) ? 1 : 0,
-            .opaque = (void *)(uintptr_t)i,
-        };
-        rn_err_t e = rn_producer_send(p, &m, -1);
+        rn_err_t e = tc_send(p, topic, RN_PARTITION_ANY, i);
         if (e != RN_OK)
             fail_msg("send %llu: %s", (unsigned long long)i, rn_err_str(e));
         int32_t part = tc_partition_of(i, PARTS);
         expect[part]++;
+        uint8_t value[TC_VALUE_SIZE];
+        tc_value(i, value);
         XXH3_64bits_update(hs[part], value, sizeof value);
     }
     assert_int_equal(rn_producer_flush(p, 120000), RN_OK);

@@ -85,6 +85,27 @@ bool tc_has_header(uint64_t i)
     return i % 997 == 0;
 }
 
+rn_err_t tc_send(rn_producer_t *p, const char *topic, int32_t partition, uint64_t i)
+{
+    char key[32], hv[32];
+    uint8_t value[TC_VALUE_SIZE];
+    size_t klen = tc_key(i, key);
+    tc_value(i, value);
+    rn_header_t h = {"id", 2, hv, snprintf(hv, sizeof hv, "h%llu", (unsigned long long)i)};
+    rn_message_t m = {
+        .topic = topic,
+        .partition = partition,
+        .key = key,
+        .key_len = klen,
+        .value = value,
+        .value_len = sizeof value,
+        .headers = tc_has_header(i) ? &h : NULL,
+        .header_count = tc_has_header(i) ? 1 : 0,
+        .opaque = (void *)(uintptr_t)i,
+    };
+    return rn_producer_send(p, &m, -1);
+}
+
 int32_t tc_partition_of(uint64_t i, int32_t partitions)
 {
     char key[32];

@@ -28,6 +28,9 @@ void tc_create_topic(const rn_hbroker_t *b, const char *topic, int partitions,
 size_t tc_key(uint64_t i, char *buf);
 void tc_value(uint64_t i, uint8_t *buf);
 bool tc_has_header(uint64_t i);
+/* Sends record i of that shape to topic/partition (or RN_PARTITION_ANY), blocking while the
+ * producer's buffer is full; the delivery report's opaque is i. */
+rn_err_t tc_send(rn_producer_t *p, const char *topic, int32_t partition, uint64_t i);
 /* XXH3(key) % partitions: the partitioner's contract. */
 int32_t tc_partition_of(uint64_t i, int32_t partitions);
 

@@ -66,24 +66,7 @@ static void produce_all(rn_hcluster_t *c, const char *topic, acks_t *x, uint64_t
         fail_msg("producer: %s", err);
     rn_conf_free(conf);
     for (uint64_t i = 0; i < n; i++) {
-        char key[32];
-        uint8_t value[TC_VALUE_SIZE];
-        char hv[32];
-        size_t klen = tc_key(i, key);
-        tc_value(i, value);
-        rn_header_t h = {"id", 2, hv, snprintf(hv, sizeof hv, "h%llu", (unsigned long long)i)};
-        rn_message_t m = {
-            .topic = topic,
-            .partition = RN_PARTITION_ANY,
-            .key = key,
-            .key_len = klen,
-            .value = value,
-            .value_len = sizeof value,
-            .headers = tc_has_header(i) ? &h : NULL,
-            .header_count = tc_has_header(i) ? 1 : 0,
-            .opaque = (void *)(uintptr_t)i,
-        };
-        rn_err_t e = rn_producer_send(p, &m, -1);
+        rn_err_t e = tc_send(p, topic, RN_PARTITION_ANY, i);
         if (e != RN_OK)
             fail_msg("send of record %llu: %s", (unsigned long long)i, rn_err_name(e));
     }
