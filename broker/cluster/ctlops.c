@@ -309,7 +309,8 @@ static rn_err_t plan_topic(rn_cops_t *c, rn_arena_t *a, const Runnel__CreatableT
 void rn_cops_create_topics(rn_cops_t *c, rn_resp_t *resp, const Runnel__CreateTopicsRequest *req)
 {
     Runnel__CreateTopicsResponse *body;
-    struct op *op = op_begin(c, resp, &runnel__create_topics_response__descriptor, RUNNEL__RESPONSE__BODY_CREATE_TOPICS, (void **)&body);
+    struct op *op = op_begin(c, resp, &runnel__create_topics_response__descriptor,
+                             RUNNEL__RESPONSE__BODY_CREATE_TOPICS, (void **)&body);
     if (!op)
         return;
     body->results = rn_arena_calloc(&op->a, req->n_topics + 1, sizeof *body->results);
@@ -360,7 +361,8 @@ void rn_cops_create_topics(rn_cops_t *c, rn_resp_t *resp, const Runnel__CreateTo
 void rn_cops_delete_topics(rn_cops_t *c, rn_resp_t *resp, const Runnel__DeleteTopicsRequest *req)
 {
     Runnel__DeleteTopicsResponse *body;
-    struct op *op = op_begin(c, resp, &runnel__delete_topics_response__descriptor, RUNNEL__RESPONSE__BODY_DELETE_TOPICS, (void **)&body);
+    struct op *op = op_begin(c, resp, &runnel__delete_topics_response__descriptor,
+                             RUNNEL__RESPONSE__BODY_DELETE_TOPICS, (void **)&body);
     if (!op)
         return;
     body->results = rn_arena_calloc(&op->a, req->n_topics + 1, sizeof *body->results);
@@ -565,7 +567,8 @@ static bool listed(const Runnel__ElectLeadersRequest *req, const char *name)
 void rn_cops_elect_leaders(rn_cops_t *c, rn_resp_t *resp, const Runnel__ElectLeadersRequest *req)
 {
     Runnel__ElectLeadersResponse *body;
-    struct op *op = op_begin(c, resp, &runnel__elect_leaders_response__descriptor, RUNNEL__RESPONSE__BODY_ELECT_LEADERS, (void **)&body);
+    struct op *op = op_begin(c, resp, &runnel__elect_leaders_response__descriptor,
+                             RUNNEL__RESPONSE__BODY_ELECT_LEADERS, (void **)&body);
     if (!op)
         return;
     size_t n = 0;
