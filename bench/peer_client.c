@@ -20,6 +20,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -41,6 +42,7 @@ typedef struct opts {
     long long size;
     long long pipeline;
     const char *stream;
+    long long spin_us;
     bool json;
 } opts_t;
 
@@ -50,6 +52,7 @@ typedef struct conn {
     size_t in_len, in_cap;
     char *out;            /* bytes to write */
     size_t out_len, out_off, out_cap;
+    int64_t spin_ns;      /* --spin-us: poll this long before a blocking read */
 } conn_t;
 
 static int64_t now_ns(void)
@@ -125,7 +128,11 @@ static void flush_out(conn_t *c)
     c->out_len = c->out_off = 0;
 }
 
-/* Reads at least one more byte (blocking). */
+/*
+ * Reads at least one more byte: with --spin-us, non-blocking reads (sched_yield between them)
+ * for up to spin_ns first, as runnel-bench --spin-us waits for its acknowledgement; then a
+ * blocking read.
+ */
 static void fill_in(conn_t *c)
 {
     if (c->in_cap - c->in_len < 65536) {
@@ -134,11 +141,17 @@ static void fill_in(conn_t *c)
         if (!c->in)
             die("%s", "out of memory");
     }
+    int64_t spin_until = c->spin_ns ? now_ns() + c->spin_ns : 0;
     for (;;) {
-        ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+        bool spin = spin_until && now_ns() < spin_until;
+        ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, spin ? MSG_DONTWAIT : 0);
         if (n > 0) {
             c->in_len += (size_t)n;
             return;
+        }
+        if (n < 0 && spin && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            sched_yield();
+            continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
@@ -306,9 +319,11 @@ static void report(const opts_t *o, const rn_hist_t *h, long long acked, long lo
 
 static const char usage[] =
     "Usage: runnel-peer-bench redis|nats --addr HOST:PORT [--messages N] [--size B]\n"
-    "                         [--pipeline W] [--stream NAME] [--json]\n"
+    "                         [--pipeline W] [--stream NAME] [--spin-us US] [--json]\n"
     "  redis: XADD NAME * f VALUE (Redis Streams); nats: JetStream publish to NAME.in on a\n"
-    "  file-storage stream NAME, created first. --pipeline 1 sends one record at a time.\n";
+    "  file-storage stream NAME, created first. --pipeline 1 sends one record at a time.\n"
+    "  --spin-us US polls the socket this long (yielding the CPU between looks) before a\n"
+    "  blocking read, as runnel-bench --spin-us does (default 0).\n";
 
 static void parse(int argc, char **argv, opts_t *o)
 {
@@ -316,7 +331,8 @@ static void parse(int argc, char **argv, opts_t *o)
         {"addr", required_argument, NULL, 'a'},   {"messages", required_argument, NULL, 'n'},
         {"size", required_argument, NULL, 's'},   {"pipeline", required_argument, NULL, 'P'},
         {"stream", required_argument, NULL, 'S'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"spin-us", required_argument, NULL, 'w'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     if (argc < 2 || (strcmp(argv[1], "redis") && strcmp(argv[1], "nats"))) {
         fputs(usage, stderr);
@@ -333,19 +349,22 @@ static void parse(int argc, char **argv, opts_t *o)
         case 'P': o->pipeline = atoll(optarg); break;
         case 'S': o->stream = optarg; break;
         case 'j': o->json = true; break;
+        case 'w': o->spin_us = atoll(optarg); break;
         case 'h': fputs(usage, stdout); exit(0);
         default: fputs(usage, stderr); exit(2);
         }
     }
     if (!o->addr || o->messages < 1 || o->size < 1 || o->pipeline < 1)
         die("%s", "--addr is required; --messages, --size and --pipeline must be >= 1");
+    if (o->spin_us < 0 || o->spin_us > 1000000)
+        die("%s", "--spin-us must be between 0 and 1000000");
 }
 
 int main(int argc, char **argv)
 {
     opts_t o = {.messages = 100000, .size = 100, .pipeline = 1, .stream = "RPB"};
     parse(argc, argv, &o);
-    conn_t c = {.fd = dial(o.addr)};
+    conn_t c = {.fd = dial(o.addr), .spin_ns = o.spin_us * 1000};
     if (o.peer == PEER_NATS) {
         fill_in(&c); /* INFO */
         nats_setup(&c, &o);

@@ -4,6 +4,10 @@
 #
 #   one at a time   a single record in flight: send, wait for the acknowledgement, send the next
 #                   (Runnel acks=1; Redis XADD reply; JetStream publish ack)
+#   one, polling    the same, every client polling for its acknowledgement for up to
+#                   PEERS_SPIN_US before it sleeps (runnel-bench and runnel-peer-bench
+#                   --spin-us, Runnel's I/O thread io.busy.poll.us): on a virtual machine
+#                   waking a thread on an idle vCPU costs tens of µs, and this takes it out
 #   pipelined       PEERS_PIPELINE records awaiting acknowledgement, for every system (Runnel:
 #                   runnel-bench --inflight, acks=1, linger.ms=1; Redis and NATS: commands
 #                   written ahead of their replies)
@@ -22,7 +26,8 @@
 # Redis's pipelined XADD; Runnel's one-at-a-time p50 and p99 over JetStream's), from this run.
 #
 # Knobs (environment): PEERS_ONE=20000 records one at a time, PEERS_PIPELINED=1000000 records
-# pipelined, PEERS_PIPELINE=1024 commands in flight for the peers, PEERS_SIZE=100.
+# pipelined, PEERS_PIPELINE=1024 commands in flight for the peers, PEERS_SIZE=100,
+# PEERS_SPIN_US=100 (0 leaves the polling rows out).
 set -euo pipefail
 
 BUILD=${1:-build}
@@ -30,6 +35,8 @@ ONE=${PEERS_ONE:-20000}
 PIPED=${PEERS_PIPELINED:-1000000}
 WINDOW=${PEERS_PIPELINE:-1024}
 SIZE=${PEERS_SIZE:-100}
+SPIN=${PEERS_SPIN_US:-100}
+[[ "$SPIN" =~ ^[0-9]+$ ]] || { echo "peers.sh: PEERS_SPIN_US must be a whole number of µs" >&2; exit 2; }
 
 BROKER_BIN=$BUILD/broker/runnel-broker
 BENCH_BIN=$BUILD/tools/runnel-bench
@@ -145,7 +152,7 @@ run() {
     if ! out=$("$@" 2>>"$TMP/stderr.log"); then
         echo "$out" >&2
         tail -n 20 "$TMP/stderr.log" >&2
-        ROWS+=("$(printf '%-34s %-15s %12s %10s %10s' "$system" "$workload" FAILED - -)")
+        ROWS+=("$(printf '%-38s %-15s %12s %10s %10s' "$system" "$workload" FAILED - -)")
         return
     fi
     echo "$out" | sed 's/^/   /' >&2
@@ -154,7 +161,7 @@ run() {
     for f in records_per_sec p50_us p99_us; do
         FIG["${system%% *} $workload $f"]=$(json_field "$last" "$f")
     done
-    ROWS+=("$(printf '%-34s %-15s %12.0f %10s %10s' "$system" "$workload" \
+    ROWS+=("$(printf '%-38s %-15s %12.0f %10s %10s' "$system" "$workload" \
         "$(json_field "$last" records_per_sec)" "$(json_field "$last" p50_us)" \
         "$(json_field "$last" p99_us)")")
 }
@@ -172,7 +179,7 @@ run_redis_benchmark() {
     # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
     IFS=, read -r _ rps _ _ p50 _ p99 _ <<<"$(tr -d '"' <<<"$csv")"
     FIG["redis-benchmark pipelined records_per_sec"]=$rps
-    ROWS+=("$(printf '%-34s %-15s %12.0f %10.1f %10.1f' "redis (redis-benchmark -c50 -P64)" \
+    ROWS+=("$(printf '%-38s %-15s %12.0f %10.1f %10.1f' "redis (redis-benchmark -c50 -P64)" \
         pipelined "$rps" "$(awk "BEGIN{print $p50 * 1000}")" "$(awk "BEGIN{print $p99 * 1000}")")")
 }
 
@@ -196,6 +203,23 @@ run "redis $REDIS_V (XADD, aof everysec)" "one at a time" "$PEER_BIN" redis \
 run "nats $NATS_V (JetStream, file)" "one at a time" "$PEER_BIN" nats \
     --addr "127.0.0.1:$NATS_PORT" --stream ONE --messages "$ONE" --size "$SIZE" --pipeline 1 --json
 
+# (a') one record at a time, every client polling for its acknowledgement for up to SPIN µs
+# (yielding the CPU between looks) before it sleeps; Runnel's I/O thread busy-polls as well
+# (io.busy.poll.us), since it, not the sender, reads the socket.
+if [ "$SPIN" -gt 0 ]; then
+    if [ "$have_runnel" = 1 ]; then
+        run "runnel (acks=1, io.busy.poll.us=$SPIN)" "one, polling" "$BENCH_BIN" produce \
+            -b "$RUNNEL_ADDR" -t onespin --messages "$ONE" --size "$SIZE" --acks 1 --inflight 1 \
+            --spin-us "$SPIN" -X "io.busy.poll.us=$SPIN" --json
+    fi
+    run "redis $REDIS_V (XADD, aof everysec)" "one, polling" "$PEER_BIN" redis \
+        --addr "127.0.0.1:$REDIS_PORT" --stream onespin --messages "$ONE" --size "$SIZE" \
+        --pipeline 1 --spin-us "$SPIN" --json
+    run "nats $NATS_V (JetStream, file)" "one, polling" "$PEER_BIN" nats \
+        --addr "127.0.0.1:$NATS_PORT" --stream ONESPIN --messages "$ONE" --size "$SIZE" \
+        --pipeline 1 --spin-us "$SPIN" --json
+fi
+
 # (b) pipelined throughput: the same window for everyone, then Runnel's producer unbounded
 if [ "$have_runnel" = 1 ]; then
     run "runnel (acks=1, linger.ms=1)" "pipelined" "$BENCH_BIN" produce -b "$RUNNEL_ADDR" \
@@ -216,7 +240,7 @@ run "nats $NATS_V (JetStream, file)" "pipelined" "$PEER_BIN" nats \
 
 echo
 echo "$SIZE-byte values; latency is per record, send to acknowledgement, in µs; pipelined = $WINDOW in flight"
-printf '%-34s %-15s %12s %10s %10s\n' system workload records/s p50 p99
+printf '%-38s %-15s %12s %10s %10s\n' system workload records/s p50 p99
 for row in "${ROWS[@]}"; do
     echo "$row"
 done
@@ -237,6 +261,10 @@ ratio "runnel / nats JetStream one at a time, p50 ack latency" "runnel one at a 
     "nats one at a time p50_us" "<= 0.5"
 ratio "runnel / nats JetStream one at a time, p99 ack latency" "runnel one at a time p99_us" \
     "nats one at a time p99_us" "<= 0.6"
+ratio "runnel / nats JetStream one at a time polling, p50" "runnel one, polling p50_us" \
+    "nats one, polling p50_us" "<= 0.5"
+ratio "runnel / nats JetStream one at a time polling, p99" "runnel one, polling p99_us" \
+    "nats one, polling p99_us" "<= 0.6"
 echo
 echo "Commands:"
 for c in "${CMDS[@]}"; do

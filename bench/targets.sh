@@ -8,8 +8,11 @@
 #                 target >= 2,000,000 records/s
 #   one at a time produce --messages 20000 --inflight 1 (send, wait for the ack, send the next)
 #                 target ack latency p50 <= 60 us, p99 <= 150 us
+#   one, polling  the same with --spin-us 100 -X io.busy.poll.us=100: the sender and the
+#                 library's I/O thread poll for the ack (yielding the CPU) before sleeping
 #   end to end    latency --rate 100000 --duration 10 --warmup 2 (open loop, send -> consumer)
 #                 target p99 <= 1 ms, p99.9 <= 2 ms
+#   e2e, polling  the same with -X io.busy.poll.us=100 (producer and consumer I/O threads)
 #   fsync         produce --messages 2000000 to a topic with flush.messages=1 (acknowledged
 #                 after the group-commit fdatasync), the producer unbounded as above
 #                 target >= 1,000,000 records/s
@@ -23,14 +26,15 @@
 # The summary table gives the median of each figure over the rounds (each column's median on
 # its own); the last line printed is a JSON object with those medians.
 #
-# Knobs (environment): ROUNDS=3, TARGETS_IDLE_WAIT=0, TARGETS_ONLY="tput one e2e sync"
+# Knobs (environment): ROUNDS=3, TARGETS_IDLE_WAIT=0,
+# TARGETS_ONLY="tput one onepoll e2e e2epoll sync"
 # (a subset), TARGETS_MESSAGES=2000000, TARGETS_ONE=20000, TARGETS_E2E_S=10.
 set -euo pipefail
 
 BUILD=${1:-build}
 ROUNDS=${ROUNDS:-3}
 IDLE_WAIT=${TARGETS_IDLE_WAIT:-0}
-ONLY=${TARGETS_ONLY:-tput one e2e sync}
+ONLY=${TARGETS_ONLY:-tput one onepoll e2e e2epoll sync}
 MESSAGES=${TARGETS_MESSAGES:-2000000}
 ONE=${TARGETS_ONE:-20000}
 E2E_S=${TARGETS_E2E_S:-10}
@@ -159,9 +163,17 @@ for r in $(seq 1 "$ROUNDS"); do
     if wants one; then
         measure one "$r" - produce --messages "$ONE" --size 100 --acks 1 --inflight 1 --json
     fi
+    if wants onepoll; then
+        measure onepoll "$r" - produce --messages "$ONE" --size 100 --acks 1 --inflight 1 \
+            --spin-us 100 -X io.busy.poll.us=100 --json
+    fi
     if wants e2e; then
         measure e2e "$r" - latency --rate 100000 --duration "$E2E_S" --size 100 --warmup 2 \
             --json
+    fi
+    if wants e2epoll; then
+        measure e2epoll "$r" - latency --rate 100000 --duration "$E2E_S" --size 100 --warmup 2 \
+            -X io.busy.poll.us=100 --json
     fi
     if wants sync; then
         measure sync "$r" flush.messages=1 produce --messages "$MESSAGES" --size 100 --acks 1 \
@@ -188,8 +200,12 @@ row() {
 row "produce, unbounded: records/s" tput records_per_sec ">=" 2000000 ""
 row "one at a time: ack latency p50" one p50_us "<=" 60 µs
 row "one at a time: ack latency p99" one p99_us "<=" 150 µs
+row "one at a time, polling: p50" onepoll p50_us "<=" 60 µs
+row "one at a time, polling: p99" onepoll p99_us "<=" 150 µs
 row "end to end at 100k/s: p99" e2e p99_us "<=" 1000 µs
 row "end to end at 100k/s: p99.9" e2e p999_us "<=" 2000 µs
+row "end to end, polling: p99" e2epoll p99_us "<=" 1000 µs
+row "end to end, polling: p99.9" e2epoll p999_us "<=" 2000 µs
 row "flush.messages=1, unbounded: records/s" sync records_per_sec ">=" 1000000 ""
 
 echo

@@ -44,6 +44,7 @@ static const key_def_t keys[] = {
     {"fetch.max.wait.ms", T_INT, "500", 0, 300000, NULL},
     {"auto.offset.reset", T_ENUM, "latest", 0, 0, "earliest|latest|error"},
     {"queued.max.messages.kbytes", T_INT, "65536", 1, 2097151, NULL},
+    {"io.busy.poll.us", T_INT, "0", 0, 1000000, NULL},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 

@@ -121,6 +121,20 @@ static rn_producer_t *producer(reports_t *x, const char *const *pairs)
     return p;
 }
 
+/* A consumer with the extra settings pairs (NULL-terminated, may be NULL), assigned to
+ * partitions 0 .. partitions-1 of topic from the beginning. */
+static rn_consumer_t *consumer_from_start(const char *topic, int partitions,
+                                          const char *const *pairs)
+{
+    rn_conf_t *conf = tc_conf(&broker, pairs);
+    rn_consumer_t *c;
+    assert_int_equal(rn_consumer_new(conf, &c, NULL, 0), RN_OK);
+    rn_conf_free(conf);
+    for (int part = 0; part < partitions; part++)
+        assert_int_equal(rn_consumer_assign(c, topic, part, RN_OFFSET_BEGINNING), RN_OK);
+    return c;
+}
+
 static void test_send_errors(void **state)
 {
     (void)state;
@@ -196,11 +210,7 @@ static void test_headers_and_nulls(void **state)
     assert_int_equal(rn_producer_close(p, 10000), RN_OK);
 
     const char *pairs[] = {"auto.offset.reset=earliest", NULL};
-    rn_conf_t *conf = tc_conf(&broker, pairs);
-    rn_consumer_t *c;
-    assert_int_equal(rn_consumer_new(conf, &c, NULL, 0), RN_OK);
-    rn_conf_free(conf);
-    assert_int_equal(rn_consumer_assign(c, "shapes", 0, RN_OFFSET_BEGINNING), RN_OK);
+    rn_consumer_t *c = consumer_from_start("shapes", 1, pairs);
     size_t got = 0;
     int64_t deadline = mono_ms() + 10000;
     while (got < 3 && mono_ms() < deadline) {
@@ -282,12 +292,7 @@ static void test_threads(void **state)
 
     /* Per partition, each thread's records appear in its send order. */
     const char *pairs[] = {"auto.offset.reset=earliest", NULL};
-    rn_conf_t *conf = tc_conf(&broker, pairs);
-    rn_consumer_t *c;
-    assert_int_equal(rn_consumer_new(conf, &c, NULL, 0), RN_OK);
-    rn_conf_free(conf);
-    for (int part = 0; part < 3; part++)
-        assert_int_equal(rn_consumer_assign(c, "threads", part, RN_OFFSET_BEGINNING), RN_OK);
+    rn_consumer_t *c = consumer_from_start("threads", 3, pairs);
     int last[3][THREADS];
     memset(last, -1, sizeof last);
     int total = 0;
@@ -359,11 +364,7 @@ static void test_buffer_full_and_close(void **state)
 static void read_values(const char *topic, char *out, size_t cap, size_t want)
 {
     const char *pairs[] = {"auto.offset.reset=earliest", NULL};
-    rn_conf_t *conf = tc_conf(&broker, pairs);
-    rn_consumer_t *c;
-    assert_int_equal(rn_consumer_new(conf, &c, NULL, 0), RN_OK);
-    rn_conf_free(conf);
-    assert_int_equal(rn_consumer_assign(c, topic, 0, RN_OFFSET_BEGINNING), RN_OK);
+    rn_consumer_t *c = consumer_from_start(topic, 1, pairs);
     size_t len = 0, got = 0;
     out[0] = '\0';
     int64_t deadline = mono_ms() + 10000;
@@ -493,11 +494,7 @@ static void test_consumer_verifies_checksums(void **state)
     fclose(f);
 
     const char *pairs[] = {"fetch.max.wait.ms=50", NULL};
-    rn_conf_t *conf = tc_conf(&broker, pairs);
-    rn_consumer_t *c;
-    assert_int_equal(rn_consumer_new(conf, &c, NULL, 0), RN_OK);
-    rn_conf_free(conf);
-    assert_int_equal(rn_consumer_assign(c, "rot", 0, RN_OFFSET_BEGINNING), RN_OK);
+    rn_consumer_t *c = consumer_from_start("rot", 1, pairs);
     size_t got = 0;
     rn_err_t err = RN_OK;
     int64_t deadline = mono_ms() + 10000;
@@ -528,6 +525,55 @@ static void test_consumer_verifies_checksums(void **state)
     rn_consumer_close(c);
 }
 
+/*
+ * io.busy.poll.us: with the I/O threads polling instead of sleeping while answers are due,
+ * one-at-a-time sends (send, flush, next) are acknowledged in order, a consumer doing the same
+ * reads every record back once and in order, and both close promptly (the polling loop still
+ * ends when the handle stops).
+ */
+static void test_busy_poll(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    tc_create_topic(&broker, "busy", 1, NULL);
+    reports_t x = {.last_offset = -2};
+    const char *ppairs[] = {"io.busy.poll.us=200", "acks=1", "linger.ms=0", NULL};
+    rn_producer_t *p = producer(&x, ppairs);
+    for (int i = 0; i < N; i++) {
+        char v[16];
+        int vl = snprintf(v, sizeof v, "%d", i);
+        rn_message_t m = {.topic = "busy", .partition = 0, .value = v, .value_len = (size_t)vl};
+        assert_int_equal(rn_producer_send(p, &m, -1), RN_OK);
+        assert_int_equal(rn_producer_flush(p, 10000), RN_OK);
+        assert_int_equal(x.ok, i + 1);
+        assert_int_equal(x.last_offset, i);
+    }
+    int64_t t0 = mono_ms();
+    assert_int_equal(rn_producer_close(p, 10000), RN_OK);
+    assert_true(mono_ms() - t0 < 5000);
+
+    const char *cpairs[] = {"io.busy.poll.us=200", "auto.offset.reset=earliest", NULL};
+    rn_consumer_t *c = consumer_from_start("busy", 1, cpairs);
+    int got = 0;
+    int64_t deadline = mono_ms() + 10000;
+    while (got < N && mono_ms() < deadline) {
+        const rn_record_view_t *r;
+        size_t n;
+        assert_int_equal(rn_consumer_poll(c, 100, 100, &r, &n), RN_OK);
+        for (size_t i = 0; i < n; i++, got++) {
+            char want[16];
+            int wl = snprintf(want, sizeof want, "%d", got);
+            assert_int_equal(r[i].offset, got);
+            assert_int_equal(r[i].value_len, wl);
+            assert_memory_equal(r[i].value, want, (size_t)wl);
+        }
+    }
+    assert_int_equal(got, N);
+    t0 = mono_ms();
+    rn_consumer_close(c);
+    assert_true(mono_ms() - t0 < 5000);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -555,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_gap_then_recover),
         cmocka_unit_test(test_delivery_timeout),
         cmocka_unit_test(test_consumer_verifies_checksums),
+        cmocka_unit_test(test_busy_poll),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -34,6 +34,7 @@ static const struct {
     {"fetch.max.wait.ms", "500"},
     {"auto.offset.reset", "latest"},
     {"queued.max.messages.kbytes", "65536"},
+    {"io.busy.poll.us", "0"},
 };
 
 static void test_defaults_match_the_header(void **state)
@@ -68,6 +69,7 @@ static void test_good_values_stick(void **state)
         {"auto.offset.reset", "earliest"}, {"auto.offset.reset", "error"},
         {"bootstrap.servers", "a:1,b.example:65535"}, {"bootstrap.servers", "[::1]:9092"},
         {"client.id", ""}, {"fetch.min.bytes", "0"}, {"fetch.max.wait.ms", "0"},
+        {"io.busy.poll.us", "100"},
     };
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         rn_err_t e = rn_conf_set(c, pairs[i][0], pairs[i][1], err, sizeof err);
@@ -107,6 +109,7 @@ static void test_bad_values_are_named(void **state)
         {"linger.ms", ""}, {"linger.ms", " 5"}, {"linger.ms", "+5"}, {"batch.size", "0"},
         {"compression.type", "gzip"}, {"enable.idempotence", "yes"}, {"max.in.flight", "0"},
         {"retries", "2147483648"}, {"buffer.memory", "10"}, {"auto.offset.reset", "smallest"},
+        {"io.busy.poll.us", "-1"}, {"io.busy.poll.us", "1000001"},
         {"bootstrap.servers", "localhost"}, {"bootstrap.servers", "h:0"},
         {"bootstrap.servers", "h:65536"}, {"bootstrap.servers", ""}, {"bootstrap.servers", "::1:9"},
         {"bootstrap.servers", "[::1]9092"}, {"request.timeout.ms", "0"},

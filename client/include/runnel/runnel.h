@@ -49,6 +49,9 @@ const char *rn_version(void);
  *   fetch.max.wait.ms  longest a fetch waits for fetch.min.bytes  [500]
  *   auto.offset.reset  earliest | latest | error                  [latest]
  *   queued.max.messages.kbytes  consumer prefetch bound, KiB      [65536]
+ *   io.busy.poll.us    while answers are due, the I/O thread polls [0]
+ *                      its sockets this long (yielding the CPU)
+ *                      before it sleeps: lower latency, more CPU
  */
 typedef struct rn_conf rn_conf_t;
 
