@@ -36,7 +36,8 @@ PIPED=${PEERS_PIPELINED:-1000000}
 WINDOW=${PEERS_PIPELINE:-1024}
 SIZE=${PEERS_SIZE:-100}
 SPIN=${PEERS_SPIN_US:-100}
-[[ "$SPIN" =~ ^[0-9]+$ ]] || { echo "peers.sh: PEERS_SPIN_US must be a whole number of µs" >&2; exit 2; }
+[[ "$SPIN" =~ ^[0-9]{1,7}$ ]] && [ "$SPIN" -le 1000000 ] ||
+    { echo "peers.sh: PEERS_SPIN_US must be a whole number of µs, at most 1000000" >&2; exit 2; }
 
 BROKER_BIN=$BUILD/broker/runnel-broker
 BENCH_BIN=$BUILD/tools/runnel-bench

@@ -57,6 +57,7 @@ struct rn_conn {
     gai_t *gai;
     int64_t connect_start_ns;
     int64_t last_failure_ns;
+    int64_t last_io_ns;         /* the last request handed to the kernel or response bytes read */
     uint32_t next_cid;
     req_list_t awaiting;        /* expecting a response, in send order */
     req_list_t unwritten_noresp; /* no response expected; bytes still in wbuf */
@@ -132,6 +133,7 @@ int rn_conn_port(const rn_conn_t *c) { return c->port; }
 rn_conn_state_t rn_conn_state(const rn_conn_t *c) { return c->state; }
 size_t rn_conn_inflight(const rn_conn_t *c) { return c->awaiting.count; }
 int64_t rn_conn_last_failure_ns(const rn_conn_t *c) { return c->last_failure_ns; }
+int64_t rn_conn_last_io_ns(const rn_conn_t *c) { return c->last_io_ns; }
 
 size_t rn_conn_unwritten(const rn_conn_t *c)
 {
@@ -244,6 +246,7 @@ static void flush_writes(rn_conn_t *c)
         return;
     }
     s->write_active = true;
+    c->last_io_ns = rn_now_ns();
 }
 
 static void alloc_read(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -287,6 +290,7 @@ static void read_done(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         rn_conn_fail(c, RN_ERR_TRANSPORT);
         return;
     }
+    c->last_io_ns = rn_now_ns();
     const uint8_t *data = s->rbuf;
     size_t left = (size_t)nread;
     while (left) {

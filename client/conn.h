@@ -68,6 +68,9 @@ size_t rn_conn_inflight(const rn_conn_t *c);
 size_t rn_conn_unwritten(const rn_conn_t *c);
 /* Monotonic ns of the last failure (0: never failed). */
 int64_t rn_conn_last_failure_ns(const rn_conn_t *c);
+/* Monotonic ns when a write was last handed to the kernel or response bytes last arrived
+ * (0: never). */
+int64_t rn_conn_last_io_ns(const rn_conn_t *c);
 
 /* Starts connecting when down; no-op otherwise. */
 void rn_conn_connect(rn_conn_t *c);

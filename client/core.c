@@ -615,42 +615,39 @@ bool rn_cl_on_loop(const rn_cl_t *cl)
     return current_cl == cl;
 }
 
-static bool awaiting_responses(const rn_cl_t *cl)
+/* The latest rn_conn_last_io_ns over the handle's connections. */
+static int64_t last_socket_io_ns(const rn_cl_t *cl)
 {
+    int64_t last = 0;
     for (size_t i = 0; i < cl->n_conns; i++) {
-        if (rn_conn_inflight(cl->conns[i]))
-            return true;
+        int64_t t = rn_conn_last_io_ns(cl->conns[i]);
+        if (t > last)
+            last = t;
     }
-    return false;
+    return last;
 }
 
 /*
- * io.busy.poll.us: while some connection awaits a response, the loop polls without sleeping
- * (epoll with a zero timeout) and yields the CPU between polls, for at most busy_poll_ns;
- * then, or when nothing is awaited, it sleeps in epoll as usual, and the next wake-up may
- * start a new window. On a virtual machine, waking a thread whose CPU went idle costs tens of
- * microseconds (the idle vCPU has to be scheduled again by the host); a thread that keeps
- * polling is already running when the answer arrives. sched_yield() hands the CPU to any
- * runnable thread (the application, a broker on the same machine), so the polling only takes
- * time nobody else wants. Returns when the loop has no more active handles (rn_cl_stop).
+ * io.busy.poll.us: for busy_poll_ns after the last socket activity (a request handed to the
+ * kernel, response bytes read), the loop polls without sleeping (epoll with a zero timeout)
+ * and calls sched_yield() between polls; after that it sleeps in epoll as usual until the
+ * next event. So the answer to a request finds the thread running, and so does the
+ * application's next send right after an answer. On a virtual machine, waking a thread whose
+ * vCPU went idle costs tens of microseconds (the host has to run the vCPU again).
+ * sched_yield() lets any thread that is runnable on this CPU go first, so polling mostly uses
+ * time nobody else wants; a handle that is idle (a consumer whose fetch waits at the broker
+ * for fetch.max.wait.ms) stops polling busy_poll_ns after the fetch was written. Returns when
+ * the loop has no more active handles (rn_cl_stop closed them).
  */
 static void run_busy_polling(rn_cl_t *cl)
 {
-    int64_t spin_until = 0;
     for (;;) {
-        int alive;
-        int64_t now = (int64_t)uv_hrtime();
-        if (awaiting_responses(cl) && (!spin_until || now < spin_until)) {
-            if (!spin_until)
-                spin_until = now + cl->busy_poll_ns;
-            alive = uv_run(&cl->loop, UV_RUN_NOWAIT);
-            sched_yield();
-        } else {
-            alive = uv_run(&cl->loop, UV_RUN_ONCE);
-            spin_until = 0;
-        }
+        bool recent = rn_now_ns() - last_socket_io_ns(cl) < cl->busy_poll_ns;
+        int alive = uv_run(&cl->loop, recent ? UV_RUN_NOWAIT : UV_RUN_ONCE);
         if (!alive)
             return;
+        if (recent)
+            sched_yield();
     }
 }
 

@@ -49,9 +49,9 @@ const char *rn_version(void);
  *   fetch.max.wait.ms  longest a fetch waits for fetch.min.bytes  [500]
  *   auto.offset.reset  earliest | latest | error                  [latest]
  *   queued.max.messages.kbytes  consumer prefetch bound, KiB      [65536]
- *   io.busy.poll.us    while answers are due, the I/O thread polls [0]
- *                      its sockets this long (yielding the CPU)
- *                      before it sleeps: lower latency, more CPU
+ *   io.busy.poll.us    after its last socket activity the I/O    [0]
+ *                      thread polls this long (sched_yield between
+ *                      polls) before it sleeps: less latency, more CPU
  */
 typedef struct rn_conf rn_conf_t;
 
