@@ -29,6 +29,8 @@
  *   of that retry: retried like the rest. Otherwise (a real gap), UNKNOWN_PRODUCER_ID, or a
  *   sequenced batch failing for good: the producer drains everything in flight, asks for a
  *   new producer id and gives unacknowledged batches new sequences from 0 (Kafka's epoch bump).
+ * - MESSAGE_TOO_LARGE for a batch of several records: split in halves that take its place and
+ *   its sequences, queued again (split_batch); a single record over the limit fails for good.
  * - delivery.timeout.ms since a batch's first record, or more than `retries` retries: the
  *   batch fails with its records reported in order.
  * - close: whatever is still queued or in flight fails with RN_ERR_CLOSED.
@@ -552,11 +554,13 @@ static rn_err_t retry_verdict(rn_producer_t *p, pbatch_t *b, rn_err_t err, int64
         return RN_ERR_CLOSED;
     if (now - b->created_ns >= p->delivery_timeout_ns)
         return RN_ERR_TIMED_OUT;
+    if (err == RN_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER && earlier_queued(b->part, b)) {
+        b->attempts--; /* the echo of an earlier batch's retry: not an attempt of b's own */
+        return RN_OK;
+    }
     if (b->attempts > p->retries)
         return err;
     if (err == RN_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER) {
-        if (earlier_queued(b->part, b))
-            return RN_OK; /* the echo of an earlier batch's retry */
         if (!p->idempotent)
             return err;
         p->pid_reset = true;
@@ -570,6 +574,111 @@ static rn_err_t retry_verdict(rn_producer_t *p, pbatch_t *b, rn_err_t err, int64
     return rn_err_retriable(err) ? RN_OK : err;
 }
 
+/* Adds the records [from, to) of the batch it iterates (from its start) to the builder. */
+static rn_err_t copy_records(rn_batch_iter_t *it, uint32_t from, uint32_t to,
+                             rn_batch_builder_t *out)
+{
+    for (uint32_t i = 0; i < to; i++) {
+        rn_record_t r;
+        rn_err_t err = rn_batch_iter_next(it, &r);
+        if (err != RN_OK)
+            return err == RN_ERR_NOT_FOUND ? RN_ERR_MALFORMED : err;
+        if (i < from)
+            continue;
+        rn_rec_header_t stack_hdrs[MAX_STACK_HEADERS];
+        rn_rec_header_t *hdrs = r.header_count <= MAX_STACK_HEADERS
+                                    ? stack_hdrs
+                                    : malloc(r.header_count * sizeof *hdrs);
+        if (!hdrs)
+            return RN_ERR_NOMEM;
+        const uint8_t *pos = r.headers;
+        for (uint32_t h = 0; h < r.header_count && err == RN_OK; h++)
+            err = rn_record_header_next(&r, &pos, &hdrs[h]);
+        if (err == RN_OK)
+            err = rn_batch_builder_add(out, r.timestamp, r.key, r.key ? (size_t)r.key_len : 0,
+                                       r.value, r.value ? (size_t)r.value_len : 0, hdrs,
+                                       r.header_count);
+        if (hdrs != stack_hdrs)
+            free(hdrs);
+        if (err != RN_OK)
+            return err;
+    }
+    return RN_OK;
+}
+
+/* Finishes the batch of records [from, to) of b's bytes, with base sequence seq, into out. */
+static rn_err_t rebuild_part(rn_producer_t *p, const pbatch_t *b, uint32_t from, uint32_t to,
+                             int32_t seq, rn_buf_t *out)
+{
+    rn_batch_iter_t it;
+    rn_err_t err = rn_batch_iter_init(&it, b->bytes.data, b->bytes.len, RN_BATCH_MAX_SIZE);
+    rn_batch_builder_t *bb = err == RN_OK ? rn_batch_builder_new() : NULL;
+    if (err == RN_OK && !bb)
+        err = RN_ERR_NOMEM;
+    if (err == RN_OK) {
+        rn_batch_opts_t o = RN_BATCH_OPTS_DEFAULT;
+        o.codec = p->codec;
+        o.producer_id = it.hdr.producer_id;
+        o.producer_epoch = it.hdr.producer_epoch;
+        o.base_sequence = seq;
+        rn_batch_builder_reset(bb, &o);
+        err = copy_records(&it, from, to, bb);
+        if (err == RN_OK)
+            err = rn_batch_builder_finish(bb, out);
+    }
+    rn_batch_builder_free(bb);
+    rn_batch_iter_free(&it);
+    return err;
+}
+
+/*
+ * MESSAGE_TOO_LARGE for a batch of more than one record (the topic's max.message.bytes is
+ * below what the producer batched): b becomes its first half and a new batch with the second
+ * half follows it, both queued again, as Kafka's producer splits such a batch (KIP-126). The
+ * halves take over b's sequences (the second starts count/2 after b's base sequence), so the
+ * batches behind b keep theirs, and those the broker refused as out of order behind b are the
+ * echo of its retry. A half that is still too large splits again; a single record that is
+ * fails. false when b cannot be split (one record, out of memory): it then fails as before.
+ */
+static bool split_batch(rn_producer_t *p, pbatch_t *b)
+{
+    if (b->count < 2 || b->builder)
+        return false;
+    uint32_t k = b->count / 2;
+    rn_batch_header_t h;
+    if (rn_batch_parse_header(b->bytes.data, b->bytes.len, &h) != RN_OK)
+        return false;
+    int32_t seq2 = h.base_sequence < 0 ? -1 : seq_add(h.base_sequence, k);
+    pbatch_t *b2 = calloc(1, sizeof *b2);
+    rec_meta_t *meta2 = b2 ? malloc((b->count - k) * sizeof *meta2) : NULL;
+    rn_buf_t first = {0}, second = {0};
+    if (!meta2 || rebuild_part(p, b, 0, k, h.base_sequence, &first) != RN_OK ||
+        rebuild_part(p, b, k, b->count, seq2, &second) != RN_OK) {
+        free(b2);
+        free(meta2);
+        rn_buf_free(&first);
+        rn_buf_free(&second);
+        return false;
+    }
+    memcpy(meta2, b->meta + k, (b->count - k) * sizeof *meta2);
+    *b2 = *b;
+    b2->bytes = second;
+    b2->meta = meta2;
+    b2->count = b->count - k;
+    b2->mem = b->mem / b->count * b2->count;
+    b2->baked_seq = seq2;
+    rn_buf_free(&b->bytes);
+    b->bytes = first;
+    b->count = k;
+    b->mem -= b2->mem;
+    b->next = b2;
+    if (b->part->tail == b)
+        b->part->tail = b2;
+    b->state = b2->state = B_QUEUED;
+    b->attempts = b2->attempts = 0; /* new batches: the retries budget starts again */
+    return true;
+}
+
 /* One attempt of b ended with err (RN_OK: acknowledged at base_offset). */
 static void batch_result(rn_producer_t *p, pbatch_t *b, rn_err_t err, int64_t base_offset)
 {
@@ -578,6 +687,9 @@ static void batch_result(rn_producer_t *p, pbatch_t *b, rn_err_t err, int64_t ba
     p->inflight_total--;
     if (err == RN_OK || err == RN_ERR_DUPLICATE_SEQUENCE_NUMBER) {
         batch_done(p, b, RN_OK, base_offset);
+    } else if (err == RN_ERR_MESSAGE_TOO_LARGE && !rn_cl_stopping(p->cl) &&
+               rn_now_ns() - b->created_ns < p->delivery_timeout_ns && split_batch(p, b)) {
+        pp->retrying = true; /* resend from the first queued batch once none is in flight */
     } else {
         int64_t now = rn_now_ns();
         rn_err_t final = retry_verdict(p, b, err, now);

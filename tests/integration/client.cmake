@@ -17,6 +17,7 @@ if(TARGET runnel-broker)
   target_link_libraries(rn_test_client_util PUBLIC rn_harness runnel_client PkgConfig::CMOCKA)
   runnel_integration_test(client_bulk SOURCES test_client_bulk.c LIBS rn_test_client_util TIMEOUT 240)
   runnel_integration_test(client_seek SOURCES test_client_seek.c LIBS rn_test_client_util TIMEOUT 120)
-  runnel_integration_test(client_api SOURCES test_client_api.c LIBS rn_test_client_util TIMEOUT 120)
+  runnel_integration_test(client_api SOURCES test_client_api.c LIBS rn_test_client_util rn_rawclient
+                          TIMEOUT 120)
   runnel_integration_test(client_crash SOURCES test_client_crash.c LIBS rn_test_client_util TIMEOUT 240)
 endif()

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "rawclient.h"
 #include "test_client_util.h"
 
 static rn_hbroker_t broker;
@@ -629,6 +630,158 @@ static void test_busy_poll(void **state)
     assert_true(mono_ms() - t0 < 5000);
 }
 
+/* Delivery reports of one partition: each must be the next offset, with the next opaque. */
+typedef struct ordered {
+    _Atomic int ok, failed, out_of_order;
+    int64_t next_offset;
+    intptr_t next_opaque;
+} ordered_t;
+
+static void in_order(const rn_delivery_t *r, void *arg)
+{
+    ordered_t *o = arg;
+    if (r->err != RN_OK) {
+        o->failed++;
+        return;
+    }
+    if (r->offset != o->next_offset || (intptr_t)r->opaque != o->next_opaque)
+        o->out_of_order++;
+    o->next_offset = r->offset + 1;
+    o->next_opaque = (intptr_t)r->opaque + 1;
+    o->ok++;
+}
+
+/* Record i of the split tests: key "k<i>", a 100-byte value that starts with i and does not
+ * compress, header "i" = i, timestamp 1000 + i. */
+static size_t split_value(int i, uint8_t *v)
+{
+    uint64_t x = (uint64_t)i * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t j = 0; j < 100; j++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        v[j] = (uint8_t)x;
+    }
+    memcpy(v, &i, sizeof i);
+    return 100;
+}
+
+/*
+ * The raw batches of partition 0 of topic, n records in all: many (the producer split them),
+ * none over 4 KiB, all from one producer id and epoch (a wrong sequence in a split would have
+ * made the broker answer OUT_OF_ORDER_SEQUENCE_NUMBER and the producer start over with a new
+ * id), and each batch's base sequence equal to its base offset (the producer's first record
+ * got sequence 0 at offset 0, and no sequence was skipped or reused).
+ */
+static void check_split_batches(const char *topic, int n)
+{
+    rn_rc_t rc;
+    assert_int_equal(rn_rc_connect(&rc, broker.addr), 0);
+    int64_t offset = 0, pid = -1, batches = 0;
+    int epoch = -1;
+    while (offset < n) {
+        Runnel__Response *r = rn_rc_fetch(&rc, topic, 0, offset, 1 << 20, 1 << 20, 1, 100, 5000);
+        assert_non_null(r);
+        Runnel__FetchPartitionData *d = rn_rc_fetch_part(r);
+        assert_non_null(d);
+        assert_int_equal(d->error, 0);
+        const uint8_t *pos = d->records.data, *end = d->records.data + d->records.len;
+        while (pos < end) {
+            rn_batch_header_t h;
+            assert_int_equal(rn_batch_parse_header(pos, (size_t)(end - pos), &h), RN_OK);
+            assert_true(rn_batch_total_size(&h) <= 4096);
+            if (pid < 0) {
+                pid = h.producer_id;
+                epoch = h.producer_epoch;
+            }
+            assert_true(pid >= 0);
+            assert_int_equal(h.producer_id, pid);
+            assert_int_equal(h.producer_epoch, epoch);
+            assert_int_equal(h.base_offset, offset);
+            assert_int_equal(h.base_sequence, h.base_offset);
+            offset += h.record_count;
+            batches++;
+            pos += rn_batch_total_size(&h);
+        }
+        rn_rc_free(r);
+    }
+    assert_int_equal(offset, n);
+    assert_true(batches >= n / 40); /* at most about 35 records of 100 bytes fit in 4 KiB */
+    rn_rc_close(&rc);
+}
+
+/*
+ * A topic whose max.message.bytes (4 KiB) is far below batch.size: the broker refuses the
+ * producer's batches as MESSAGE_TOO_LARGE and the producer splits them (again and again)
+ * until they fit, with several batches in flight behind the one refused. Every record is
+ * acknowledged once, in send order, at consecutive offsets, and reads back with its key,
+ * value, header and timestamp; with zstd as without compression.
+ */
+static void split_case(const char *topic, const char *codec)
+{
+    enum { N = 3000 };
+    const char *cfg[] = {"max.message.bytes=4096", NULL};
+    tc_create_topic(&broker, topic, 1, cfg);
+    char compression[64];
+    snprintf(compression, sizeof compression, "compression.type=%s", codec);
+    const char *pairs[] = {"linger.ms=20", compression, NULL};
+    rn_conf_t *conf = tc_conf(&broker, pairs);
+    ordered_t o = {0};
+    rn_producer_t *p;
+    assert_int_equal(rn_producer_new(conf, in_order, &o, &p, NULL, 0), RN_OK);
+    rn_conf_free(conf);
+    for (int i = 0; i < N; i++) {
+        uint8_t v[100];
+        char key[16], hv[16];
+        int kl = snprintf(key, sizeof key, "k%d", i);
+        int hl = snprintf(hv, sizeof hv, "%d", i);
+        rn_header_t h = {"i", 1, hv, hl};
+        rn_message_t m = {.topic = topic, .partition = 0, .key = key, .key_len = (size_t)kl,
+                          .value = v, .value_len = split_value(i, v), .headers = &h,
+                          .header_count = 1, .timestamp = 1000 + i,
+                          .opaque = (void *)(intptr_t)i};
+        assert_int_equal(rn_producer_send(p, &m, -1), RN_OK);
+    }
+    assert_int_equal(rn_producer_close(p, 30000), RN_OK);
+    assert_int_equal(o.failed, 0);
+    assert_int_equal(o.out_of_order, 0);
+    assert_int_equal(o.ok, N);
+    assert_int_equal(o.next_offset, N);
+
+    rn_consumer_t *c = consumer_from_start(topic, 1, NULL);
+    int got = 0;
+    int64_t deadline = mono_ms() + 20000;
+    while (got < N && mono_ms() < deadline) {
+        const rn_record_view_t *r;
+        size_t n;
+        assert_int_equal(rn_consumer_poll(c, 100, 1000, &r, &n), RN_OK);
+        for (size_t j = 0; j < n; j++, got++) {
+            uint8_t want[100];
+            char key[16], hv[16];
+            int kl = snprintf(key, sizeof key, "k%d", got);
+            int hl = snprintf(hv, sizeof hv, "%d", got);
+            assert_int_equal(r[j].offset, got);
+            assert_int_equal(r[j].timestamp, 1000 + got);
+            assert_int_equal(r[j].key_len, kl);
+            assert_memory_equal(r[j].key, key, (size_t)kl);
+            assert_int_equal(r[j].value_len, split_value(got, want));
+            assert_memory_equal(r[j].value, want, 100);
+            assert_int_equal(r[j].header_count, 1);
+            assert_int_equal(r[j].headers[0].value_len, hl);
+            assert_memory_equal(r[j].headers[0].value, hv, (size_t)hl);
+        }
+    }
+    assert_int_equal(got, N);
+    assert_true(rn_consumer_at_end(c, topic, 0));
+    rn_consumer_close(c);
+    check_split_batches(topic, N);
+}
+
+static void test_split_too_large(void **state)
+{
+    (void)state;
+    split_case("split", "none");
+    split_case("splitz", "zstd");
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -657,6 +810,7 @@ int main(void)
         cmocka_unit_test(test_delivery_timeout),
         cmocka_unit_test(test_consumer_verifies_checksums),
         cmocka_unit_test(test_busy_poll),
+        cmocka_unit_test(test_split_too_large),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
