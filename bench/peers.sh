@@ -4,6 +4,8 @@
 #
 #   one at a time   a single record in flight: send, wait for the acknowledgement, send the next
 #                   (Runnel acks=1; Redis XADD reply; JetStream publish ack)
+#                   runnel-poll: the same client against a broker with io.busy.poll.us
+#                   (the broker polls its sockets after each request instead of sleeping)
 #   one, polling    the same, every client polling for its acknowledgement for up to
 #                   PEERS_SPIN_US before it sleeps (runnel-bench and runnel-peer-bench
 #                   --spin-us, Runnel's I/O thread io.busy.poll.us): on a virtual machine
@@ -119,20 +121,23 @@ start_nats() {
     die "nats-server did not start"
 }
 
+# start_runnel NAME [BROKER_ARGS…]: a broker in $TMP/NAME; sets RUNNEL_ADDR.
 start_runnel() {
-    mkdir -p "$TMP/runnel"
-    "$BROKER_BIN" --data-dir "$TMP/runnel" --listen 127.0.0.1:0 2>"$TMP/runnel.log" &
-    RUNNEL_PID=$!
+    local name=$1 pid
+    shift
+    mkdir -p "$TMP/$name"
+    "$BROKER_BIN" --data-dir "$TMP/$name" --listen 127.0.0.1:0 "$@" 2>"$TMP/$name.log" &
+    pid=$!
     for _ in $(seq 1 400); do
-        if [ -s "$TMP/runnel/listening" ]; then
-            RUNNEL_ADDR=$(head -n1 "$TMP/runnel/listening")
-            PIDS+=("$RUNNEL_PID")
+        if [ -s "$TMP/$name/listening" ]; then
+            RUNNEL_ADDR=$(head -n1 "$TMP/$name/listening")
+            PIDS+=("$pid")
             return
         fi
-        kill -0 "$RUNNEL_PID" 2>/dev/null || break
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done
-    cat "$TMP/runnel.log" >&2
+    cat "$TMP/$name.log" >&2
     die "runnel-broker did not start"
 }
 
@@ -153,7 +158,7 @@ run() {
     if ! out=$("$@" 2>>"$TMP/stderr.log"); then
         echo "$out" >&2
         tail -n 20 "$TMP/stderr.log" >&2
-        ROWS+=("$(printf '%-38s %-15s %12s %10s %10s' "$system" "$workload" FAILED - -)")
+        ROWS+=("$(printf '%-42s %-15s %12s %10s %10s' "$system" "$workload" FAILED - -)")
         return
     fi
     echo "$out" | sed 's/^/   /' >&2
@@ -162,7 +167,7 @@ run() {
     for f in records_per_sec p50_us p99_us; do
         FIG["${system%% *} $workload $f"]=$(json_field "$last" "$f")
     done
-    ROWS+=("$(printf '%-38s %-15s %12.0f %10s %10s' "$system" "$workload" \
+    ROWS+=("$(printf '%-42s %-15s %12.0f %10s %10s' "$system" "$workload" \
         "$(json_field "$last" records_per_sec)" "$(json_field "$last" p50_us)" \
         "$(json_field "$last" p99_us)")")
 }
@@ -180,13 +185,19 @@ run_redis_benchmark() {
     # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
     IFS=, read -r _ rps _ _ p50 _ p99 _ <<<"$(tr -d '"' <<<"$csv")"
     FIG["redis-benchmark pipelined records_per_sec"]=$rps
-    ROWS+=("$(printf '%-38s %-15s %12.0f %10.1f %10.1f' "redis (redis-benchmark -c50 -P64)" \
+    ROWS+=("$(printf '%-42s %-15s %12.0f %10.1f %10.1f' "redis (redis-benchmark -c50 -P64)" \
         pipelined "$rps" "$(awk "BEGIN{print $p50 * 1000}")" "$(awk "BEGIN{print $p99 * 1000}")")")
 }
 
 start_redis
 start_nats
-[ "$have_runnel" = 1 ] && start_runnel
+if [ "$have_runnel" = 1 ]; then
+    if [ "$SPIN" -gt 0 ]; then
+        start_runnel runnel-poll --set "io.busy.poll.us=$SPIN"
+        RUNNEL_POLL_ADDR=$RUNNEL_ADDR
+    fi
+    start_runnel runnel
+fi
 
 REDIS_V=$(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')
 NATS_V=$(nats-server --version | sed 's/nats-server: v//')
@@ -198,6 +209,12 @@ echo "peers.sh: redis $REDIS_V on :$REDIS_PORT, nats $NATS_V on :$NATS_PORT, run
 if [ "$have_runnel" = 1 ]; then
     run "runnel (acks=1)" "one at a time" "$BENCH_BIN" produce -b "$RUNNEL_ADDR" -t one \
         --messages "$ONE" --size "$SIZE" --acks 1 --inflight 1 --json
+    if [ "$SPIN" -gt 0 ]; then
+        # The client sleeps as above; the broker polls for SPIN µs after each request.
+        run "runnel-poll (broker io.busy.poll.us=$SPIN)" "one at a time" "$BENCH_BIN" produce \
+            -b "$RUNNEL_POLL_ADDR" -t one --messages "$ONE" --size "$SIZE" --acks 1 --inflight 1 \
+            --json
+    fi
 fi
 run "redis $REDIS_V (XADD, aof everysec)" "one at a time" "$PEER_BIN" redis \
     --addr "127.0.0.1:$REDIS_PORT" --stream one --messages "$ONE" --size "$SIZE" --pipeline 1 --json
@@ -241,7 +258,7 @@ run "nats $NATS_V (JetStream, file)" "pipelined" "$PEER_BIN" nats \
 
 echo
 echo "$SIZE-byte values; latency is per record, send to acknowledgement, in µs; pipelined = $WINDOW in flight"
-printf '%-38s %-15s %12s %10s %10s\n' system workload records/s p50 p99
+printf '%-42s %-15s %12s %10s %10s\n' system workload records/s p50 p99
 for row in "${ROWS[@]}"; do
     echo "$row"
 done
@@ -262,6 +279,10 @@ ratio "runnel / nats JetStream one at a time, p50 ack latency" "runnel one at a 
     "nats one at a time p50_us" "<= 0.5"
 ratio "runnel / nats JetStream one at a time, p99 ack latency" "runnel one at a time p99_us" \
     "nats one at a time p99_us" "<= 0.6"
+ratio "runnel, broker polling / nats JetStream one at a time, p50" \
+    "runnel-poll one at a time p50_us" "nats one at a time p50_us" "<= 0.5"
+ratio "runnel, broker polling / nats JetStream one at a time, p99" \
+    "runnel-poll one at a time p99_us" "nats one at a time p99_us" "<= 0.6"
 ratio "runnel / nats JetStream one at a time polling, p50" "runnel one, polling p50_us" \
     "nats one, polling p50_us" "<= 0.5"
 ratio "runnel / nats JetStream one at a time polling, p99" "runnel one, polling p99_us" \

@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "bmetrics.h"
+#include "busypoll.h"
 #include "clock.h"
 #include "controller.h"
 #include "ctlops.h"
@@ -719,6 +720,13 @@ static void abandon_start(broker_t *b)
     uv_run(&b->loop, UV_RUN_DEFAULT); /* let the close callbacks run */
 }
 
+/* io.busy.poll.us: when request bytes last arrived (rn_run_busy_polling). */
+static int64_t last_request_ns(void *ctx)
+{
+    const broker_t *b = ctx;
+    return b->srv ? rn_srv_last_io_ns(b->srv) : 0;
+}
+
 int rn_broker_run(const rn_bcfg_t *cfg)
 {
     broker_t *b = calloc(1, sizeof *b);
@@ -739,7 +747,7 @@ int rn_broker_run(const rn_bcfg_t *cfg)
         abandon_start(b);
         b->status = 1;
     } else {
-        uv_run(&b->loop, UV_RUN_DEFAULT);
+        rn_run_busy_polling(&b->loop, (int64_t)cfg->busy_poll_us * 1000, last_request_ns, b);
     }
     if (b->topics) {
         rn_bm_follow(b->metrics, NULL);

@@ -33,6 +33,7 @@ typedef struct rn_bcfg {
     uint32_t max_frame_bytes;
     uint32_t max_connections;
     uint32_t max_inflight;           /* max.inflight.requests.per.connection */
+    uint32_t busy_poll_us;           /* io.busy.poll.us */
     int64_t producer_id_expiration_ms;
     int64_t shutdown_timeout_ms;
     char *metrics_listen;            /* metrics.listen (--metrics-listen); NULL: no HTTP server */

@@ -1,12 +1,12 @@
 #include "core.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "busypoll.h"
 #include "clock.h"
 #include "conf.h"
 #include "logging.h"
@@ -615,9 +615,10 @@ bool rn_cl_on_loop(const rn_cl_t *cl)
     return current_cl == cl;
 }
 
-/* The latest rn_conn_last_io_ns over the handle's connections. */
-static int64_t last_socket_io_ns(const rn_cl_t *cl)
+/* The latest rn_conn_last_io_ns over the handle's connections (rn_run_busy_polling). */
+static int64_t last_socket_io_ns(void *ctx)
 {
+    const rn_cl_t *cl = ctx;
     int64_t last = 0;
     for (size_t i = 0; i < cl->n_conns; i++) {
         int64_t t = rn_conn_last_io_ns(cl->conns[i]);
@@ -625,30 +626,6 @@ static int64_t last_socket_io_ns(const rn_cl_t *cl)
             last = t;
     }
     return last;
-}
-
-/*
- * io.busy.poll.us: for busy_poll_ns after the last socket activity (a request handed to the
- * kernel, response bytes read), the loop polls without sleeping (epoll with a zero timeout)
- * and calls sched_yield() between polls; after that it sleeps in epoll as usual until the
- * next event. So the answer to a request finds the thread running, and so does the
- * application's next send right after an answer. On a virtual machine, waking a thread whose
- * vCPU went idle costs tens of microseconds (the host has to run the vCPU again).
- * sched_yield() lets any thread that is runnable on this CPU go first, so polling mostly uses
- * time nobody else wants; a handle that is idle (a consumer whose fetch waits at the broker
- * for fetch.max.wait.ms) stops polling busy_poll_ns after the fetch was written. Returns when
- * the loop has no more active handles (rn_cl_stop closed them).
- */
-static void run_busy_polling(rn_cl_t *cl)
-{
-    for (;;) {
-        bool recent = rn_now_ns() - last_socket_io_ns(cl) < cl->busy_poll_ns;
-        int alive = uv_run(&cl->loop, recent ? UV_RUN_NOWAIT : UV_RUN_ONCE);
-        if (!alive)
-            return;
-        if (recent)
-            sched_yield();
-    }
 }
 
 /*
@@ -666,10 +643,9 @@ static void thread_main(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     current_cl = cl;
-    if (cl->busy_poll_ns > 0)
-        run_busy_polling(cl);
-    else
-        uv_run(&cl->loop, UV_RUN_DEFAULT);
+    /* io.busy.poll.us; an idle handle (a consumer whose fetch waits at the broker for
+     * fetch.max.wait.ms) stops polling that long after its last request. */
+    rn_run_busy_polling(&cl->loop, cl->busy_poll_ns, last_socket_io_ns, cl);
 }
 
 rn_err_t rn_cl_new(const rn_conf_t *conf, const rn_cl_hooks_t *hooks, void *ctx, rn_cl_t **out,

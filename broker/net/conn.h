@@ -38,6 +38,7 @@ struct rn_srv {
     int open_handles;           /* listen_poll, tasks_timer, accept_timer: freed when all closed */
     uint8_t *rbuf;              /* shared read buffer (one loop thread) */
     size_t rbuf_cap;
+    int64_t last_io_ns;         /* rn_now_ns() of the latest recv that brought bytes */
 };
 
 enum chunk_kind { CHUNK_MEM, CHUNK_FILE };

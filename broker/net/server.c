@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "logging.h"
 
@@ -296,6 +297,7 @@ static void read_some(rn_conn_t *c)
             stop_reading(c);
             break;
         }
+        s->last_io_ns = rn_now_ns();
         size_t used = feed(c, s->rbuf, (size_t)n);
         if (used < (size_t)n && c->paused && !c->dead &&
             rn_buf_append(&c->stash, s->rbuf + used, (size_t)n - used) != RN_OK)
@@ -505,6 +507,11 @@ uint16_t rn_srv_port(const rn_srv_t *s)
 uint32_t rn_srv_connections(const rn_srv_t *s)
 {
     return s->nconns;
+}
+
+int64_t rn_srv_last_io_ns(const rn_srv_t *s)
+{
+    return s->last_io_ns;
 }
 
 static void on_srv_handle_closed(uv_handle_t *h)

@@ -86,6 +86,8 @@ uint16_t rn_srv_port(const rn_srv_t *s);
 void rn_srv_drain(rn_srv_t *s);
 /* Connections still open. */
 uint32_t rn_srv_connections(const rn_srv_t *s);
+/* rn_now_ns() when request bytes last arrived on any connection (0: never); io.busy.poll.us. */
+int64_t rn_srv_last_io_ns(const rn_srv_t *s);
 /* Shutdown, step 2: closes every connection now (cancelling what is pending) and frees the
  * server once its handles are closed (after uv_run gets to them). */
 void rn_srv_free(rn_srv_t *s);

@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -275,4 +276,50 @@ int rn_h_connect(const char *addr)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return fd;
+}
+
+/* Monotonic ms. */
+static int64_t h_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* True when some thread of pid other than skip_tid is in state R now. */
+static bool any_thread_running(pid_t pid, pid_t skip_tid)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool any = false;
+    struct dirent *e;
+    while (!any && (e = readdir(d))) {
+        if (e->d_name[0] == '.' || atoi(e->d_name) == (int)skip_tid)
+            continue;
+        char path[400], buf[512];
+        snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue; /* the thread exited */
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *paren = strrchr(buf, ')'); /* "TID (comm) STATE ..." */
+        any = paren && paren[1] == ' ' && paren[2] == 'R';
+    }
+    closedir(d);
+    return any;
+}
+
+double rn_h_running_share(pid_t pid, pid_t skip_tid, int ms)
+{
+    int samples = 0, running = 0;
+    for (int64_t end = h_mono_ms() + ms; h_mono_ms() < end; samples++) {
+        running += any_thread_running(pid, skip_tid);
+        usleep(1000);
+    }
+    return samples ? (double)running / samples : 0;
 }

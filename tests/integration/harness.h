@@ -66,4 +66,12 @@ const char *rn_h_bin(const char *env_name);
 /* A TCP connection to "host:port" (blocking), or -1. */
 int rn_h_connect(const char *addr);
 
+/*
+ * For about ms, samples every millisecond whether a thread of process pid other than
+ * skip_tid (0: none) is running or runnable (state R in /proc/PID/task/TID/stat); returns
+ * the share of samples in which one was. A polling loop is R even while other processes hold
+ * the CPU (it is runnable), a sleeping one is S, so this does not depend on the machine's load.
+ */
+double rn_h_running_share(pid_t pid, pid_t skip_tid, int ms);
+
 #endif

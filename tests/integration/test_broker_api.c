@@ -61,7 +61,44 @@ static void produce_values(rn_rc_t *c, const char *topic, uint32_t part, int bat
     }
 }
 
+/* Reads partition part of topic from offset 0: exactly n records, "<prefix>-<offset>" each. */
+static void expect_values(rn_rc_t *c, const char *topic, uint32_t part, int n, const char *prefix)
+{
+    rn_rc_rec_t recs[100];
+    assert_true(n <= 100);
+    assert_int_equal(rn_rc_fetch_all(c, topic, part, 0, recs, 100), n);
+    for (int i = 0; i < n; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "%s-%d", prefix, i);
+        assert_int_equal(recs[i].offset, (uint64_t)i);
+        assert_string_equal(recs[i].value, want);
+    }
+}
+
 /* ------------------------------------------------------------------------ */
+
+/*
+ * io.busy.poll.us on the broker: requests are served as usual; right after one the loop keeps
+ * running (polling) instead of sleeping, it sleeps again once no request came for that long,
+ * and SIGTERM still stops it cleanly (stop() checks the exit status 0).
+ */
+static void test_busy_poll(void **state)
+{
+    (void)state;
+    const char *settings[] = {"io.busy.poll.us=400000", NULL};
+    fixture_t *f = start(settings);
+    assert_int_equal(rn_rc_create_topic(&f->c, "bp", 1, 1, NULL, NULL, 0), 0);
+    produce_values(&f->c, "bp", 0, 20, 5, "p");
+    expect_values(&f->c, "bp", 0, 100, "p");
+    assert_int_equal(rn_rc_list_offset(&f->c, "bp", 0, -1), 100);
+    double polling = rn_h_running_share(f->b.pid, 0, 200);
+    usleep(400 * 1000);
+    double idle = rn_h_running_share(f->b.pid, 0, 200);
+    if (polling < 0.5 || idle > 0.1)
+        fail_msg("share of samples with the broker running or runnable: %.2f right after a "
+                 "request (want >= 0.5), %.2f once idle (want <= 0.1)", polling, idle);
+    stop(f);
+}
 
 static void test_api_versions(void **state)
 {
@@ -167,14 +204,8 @@ static void test_produce_fetch_list_offsets(void **state)
         before = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - 1;
     }
     produce_values(&f->c, "rt", 1, 10, 5, "v");
+    expect_values(&f->c, "rt", 1, 50, "v");
     rn_rc_rec_t recs[100];
-    assert_int_equal(rn_rc_fetch_all(&f->c, "rt", 1, 0, recs, 100), 50);
-    for (int i = 0; i < 50; i++) {
-        char want[32];
-        snprintf(want, sizeof want, "v-%d", i);
-        assert_int_equal(recs[i].offset, (uint64_t)i);
-        assert_string_equal(recs[i].value, want);
-    }
     /* Partition 0 stays empty; a fetch at its end is empty and not an error. */
     assert_int_equal(rn_rc_fetch_all(&f->c, "rt", 0, 0, recs, 100), 0);
 
@@ -649,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_config_file_and_log),
         cmocka_unit_test(test_json_log),
         cmocka_unit_test(test_startup_failures),
+        cmocka_unit_test(test_busy_poll),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

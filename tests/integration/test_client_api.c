@@ -5,7 +5,6 @@
  * with records still queued while the broker is stopped (SIGSTOP), and the consumer's own
  * checksum verification.
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -530,43 +529,6 @@ static void test_consumer_verifies_checksums(void **state)
 }
 
 /*
- * For about ms, samples every millisecond whether a thread of this process other than the
- * caller is running or runnable (state R in /proc/self/task/TID/stat); returns the share of
- * samples in which one was. A polling I/O thread is R even while others hold the CPU (it is
- * runnable), a sleeping one is S, so this does not depend on how loaded the machine is.
- */
-static double others_running_share(int ms)
-{
-    int samples = 0, running = 0;
-    pid_t self = (pid_t)syscall(SYS_gettid);
-    for (int64_t end = mono_ms() + ms; mono_ms() < end; samples++) {
-        DIR *d = opendir("/proc/self/task");
-        assert_non_null(d);
-        bool any = false;
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (e->d_name[0] == '.' || atoi(e->d_name) == self)
-                continue;
-            char path[300], buf[512];
-            snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
-            FILE *f = fopen(path, "r");
-            if (!f)
-                continue; /* the thread exited */
-            size_t n = fread(buf, 1, sizeof buf - 1, f);
-            fclose(f);
-            buf[n] = '\0';
-            const char *paren = strrchr(buf, ')'); /* "TID (comm) STATE …" */
-            if (paren && paren[1] == ' ' && paren[2] == 'R')
-                any = true;
-        }
-        closedir(d);
-        running += any;
-        usleep(1000);
-    }
-    return samples ? (double)running / samples : 0;
-}
-
-/*
  * io.busy.poll.us: with the I/O threads polling instead of sleeping while answers are due,
  * one-at-a-time sends (send, flush, next) are acknowledged in order, a consumer doing the same
  * reads every record back once and in order, and both close promptly (the polling loop still
@@ -600,9 +562,10 @@ static void test_busy_poll(void **state)
     rn_message_t m = {.topic = "busy", .partition = 0, .value = "x", .value_len = 1};
     assert_int_equal(rn_producer_send(p, &m, -1), RN_OK);
     assert_int_equal(rn_producer_flush(p, 10000), RN_OK);
-    double polling = others_running_share(200);
+    pid_t self = (pid_t)syscall(SYS_gettid);
+    double polling = rn_h_running_share(getpid(), self, 200);
     usleep(400 * 1000);
-    double idle = others_running_share(200);
+    double idle = rn_h_running_share(getpid(), self, 200);
     assert_int_equal(rn_producer_close(p, 10000), RN_OK);
     if (polling < 0.5 || idle > 0.1)
         fail_msg("share of samples with the I/O thread running or runnable: %.2f right after "
