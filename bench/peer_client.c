@@ -5,6 +5,9 @@
  *
  *   redis  XADD STREAM * f VALUE            reply: the entry id   (Redis Streams)
  *   nats   PUB SUBJECT _INBOX.x.SEQ VALUE   reply: {"stream":…,"seq":…} (JetStream publish ack)
+ *   loopback  VALUE                         reply: the same bytes, from an echo process this
+ *             program forks on a free loopback port: the machine's floor for a round trip
+ *             (two processes, one TCP connection, no work), measured like the others
  *
  * --pipeline W keeps at most W commands awaiting their reply; W = 1 is one at a time (send,
  * wait for the acknowledgement, send the next). Each record's latency runs from the write()
@@ -28,12 +31,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "hist.h"
 
-typedef enum peer { PEER_REDIS, PEER_NATS } peer_t;
+typedef enum peer { PEER_REDIS, PEER_NATS, PEER_LOOPBACK } peer_t;
 
 typedef struct opts {
     peer_t peer;
@@ -290,6 +294,48 @@ static void nats_command(conn_t *c, const opts_t *o, const char *value, long lon
     out_append(c, "\r\n", 2);
 }
 
+/* ---------------------------------------------------------------- loopback ---- */
+
+/*
+ * Forks a process that accepts one connection on a free 127.0.0.1 port and writes back
+ * every byte it reads (blocking I/O, TCP_NODELAY) until EOF; returns the port.
+ */
+static int start_echo(void)
+{
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 1) < 0 ||
+        getsockname(ls, (struct sockaddr *)&a, &alen) < 0)
+        die("cannot listen on loopback: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        int fd = accept(ls, NULL, NULL);
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        char buf[65536];
+        for (;;) {
+            ssize_t n = read(fd, buf, sizeof buf);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                _exit(0);
+            for (ssize_t off = 0; off < n;) {
+                ssize_t w = write(fd, buf + off, (size_t)(n - off));
+                if (w < 0 && errno == EINTR)
+                    continue;
+                if (w <= 0)
+                    _exit(1);
+                off += w;
+            }
+        }
+    }
+    close(ls);
+    return ntohs(a.sin_port);
+}
+
 /* ---------------------------------------------------------------------- main ---- */
 
 static double q_us(const rn_hist_t *h, double q)
@@ -313,15 +359,21 @@ static void report(const opts_t *o, const rn_hist_t *h, long long acked, long lo
         printf("{\"workload\":\"%s\",\"records\":%lld,\"failed\":%lld,\"seconds\":%.6f,"
                "\"records_per_sec\":%.1f,\"mb_per_sec\":%.3f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
                "\"p999_us\":%.1f,\"max_us\":%.1f}\n",
-               o->peer == PEER_REDIS ? "redis-xadd" : "nats-jetstream-publish", acked, failed, secs, rps, mbps,
+               o->peer == PEER_REDIS  ? "redis-xadd"
+               : o->peer == PEER_NATS ? "nats-jetstream-publish"
+                                      : "loopback-echo",
+               acked, failed, secs, rps, mbps,
                q_us(h, 0.5), q_us(h, 0.99), q_us(h, 0.999), (double)rn_hist_max(h) / 1000.0);
 }
 
 static const char usage[] =
     "Usage: runnel-peer-bench redis|nats --addr HOST:PORT [--messages N] [--size B]\n"
     "                         [--pipeline W] [--stream NAME] [--spin-us US] [--json]\n"
+    "       runnel-peer-bench loopback [--messages N] [--size B] [--pipeline W] [--spin-us US]\n"
+    "                         [--json]\n"
     "  redis: XADD NAME * f VALUE (Redis Streams); nats: JetStream publish to NAME.in on a\n"
-    "  file-storage stream NAME, created first. --pipeline 1 sends one record at a time.\n"
+    "  file-storage stream NAME, created first; loopback: an echo process it forks on a free\n"
+    "  127.0.0.1 port (the machine's round-trip floor). --pipeline 1 sends one record at a time.\n"
     "  --spin-us US polls the socket this long (yielding the CPU between looks) before a\n"
     "  blocking read, as runnel-bench --spin-us does (default 0).\n";
 
@@ -334,11 +386,14 @@ static void parse(int argc, char **argv, opts_t *o)
         {"spin-us", required_argument, NULL, 'w'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    if (argc < 2 || (strcmp(argv[1], "redis") && strcmp(argv[1], "nats"))) {
-        fputs(usage, stderr);
-        exit(2);
+    if (argc < 2 || (strcmp(argv[1], "redis") && strcmp(argv[1], "nats") &&
+                     strcmp(argv[1], "loopback"))) {
+        fputs(usage, argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
+        exit(argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2);
     }
-    o->peer = strcmp(argv[1], "redis") == 0 ? PEER_REDIS : PEER_NATS;
+    o->peer = strcmp(argv[1], "redis") == 0  ? PEER_REDIS
+              : strcmp(argv[1], "nats") == 0 ? PEER_NATS
+                                             : PEER_LOOPBACK;
     int c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -354,7 +409,8 @@ static void parse(int argc, char **argv, opts_t *o)
         default: fputs(usage, stderr); exit(2);
         }
     }
-    if (!o->addr || o->messages < 1 || o->size < 1 || o->pipeline < 1)
+    if ((!o->addr && o->peer != PEER_LOOPBACK) || o->messages < 1 || o->size < 1 ||
+        o->pipeline < 1)
         die("%s", "--addr is required; --messages, --size and --pipeline must be >= 1");
     if (o->spin_us < 0 || o->spin_us > 1000000)
         die("%s", "--spin-us must be between 0 and 1000000");
@@ -364,6 +420,11 @@ int main(int argc, char **argv)
 {
     opts_t o = {.messages = 100000, .size = 100, .pipeline = 1, .stream = "RPB"};
     parse(argc, argv, &o);
+    char echo_addr[32];
+    if (o.peer == PEER_LOOPBACK) {
+        snprintf(echo_addr, sizeof echo_addr, "127.0.0.1:%d", start_echo());
+        o.addr = echo_addr;
+    }
     conn_t c = {.fd = dial(o.addr), .spin_ns = o.spin_us * 1000};
     if (o.peer == PEER_NATS) {
         fill_in(&c); /* INFO */
@@ -385,6 +446,8 @@ int main(int argc, char **argv)
         for (; room > 0 && sent < o.messages; room--, sent++) {
             if (o.peer == PEER_REDIS)
                 redis_command(&c, &o, value);
+            else if (o.peer == PEER_LOOPBACK)
+                out_append(&c, value, (size_t)o.size);
             else
                 nats_command(&c, &o, value, sent);
         }
@@ -404,6 +467,10 @@ int main(int argc, char **argv)
                 if (o.peer == PEER_REDIS) {
                     used = redis_reply(&c, &ok);
                     seq = acked;
+                } else if (o.peer == PEER_LOOPBACK) {
+                    used = c.in_len >= (size_t)o.size ? (size_t)o.size : 0;
+                    seq = acked;
+                    ok = true;
                 } else {
                     used = nats_message(&c, &seq, &ok);
                 }
@@ -425,6 +492,8 @@ int main(int argc, char **argv)
     double secs = (double)(now_ns() - start) / 1e9;
     report(&o, h, acked - failed, failed, secs);
     close(c.fd);
+    if (o.peer == PEER_LOOPBACK)
+        wait(NULL); /* the echo process exits at EOF */
     free(c.in);
     free(c.out);
     free(value);

@@ -6,6 +6,8 @@
 #                   (Runnel acks=1; Redis XADD reply; JetStream publish ack)
 #                   runnel-poll: the same client against a broker with io.busy.poll.us
 #                   (the broker polls its sockets after each request instead of sleeping)
+#                   loopback echo: runnel-peer-bench's own echo process, a round trip with
+#                   no server work, the floor this machine allows (blocking or polling)
 #   one, polling    the same, every client polling for its acknowledgement for up to
 #                   PEERS_SPIN_US before it sleeps (runnel-bench and runnel-peer-bench
 #                   --spin-us, Runnel's I/O thread io.busy.poll.us): on a virtual machine
@@ -220,6 +222,8 @@ run "redis $REDIS_V (XADD, aof everysec)" "one at a time" "$PEER_BIN" redis \
     --addr "127.0.0.1:$REDIS_PORT" --stream one --messages "$ONE" --size "$SIZE" --pipeline 1 --json
 run "nats $NATS_V (JetStream, file)" "one at a time" "$PEER_BIN" nats \
     --addr "127.0.0.1:$NATS_PORT" --stream ONE --messages "$ONE" --size "$SIZE" --pipeline 1 --json
+run "loopback echo (no server work)" "one at a time" "$PEER_BIN" loopback --messages "$ONE" \
+    --size "$SIZE" --pipeline 1 --json
 
 # (a') one record at a time, every client polling for its acknowledgement for up to SPIN µs
 # (yielding the CPU between looks) before it sleeps; Runnel's I/O thread busy-polls as well
@@ -236,6 +240,8 @@ if [ "$SPIN" -gt 0 ]; then
     run "nats $NATS_V (JetStream, file)" "one, polling" "$PEER_BIN" nats \
         --addr "127.0.0.1:$NATS_PORT" --stream ONESPIN --messages "$ONE" --size "$SIZE" \
         --pipeline 1 --spin-us "$SPIN" --json
+    run "loopback echo (no server work)" "one, polling" "$PEER_BIN" loopback --messages "$ONE" \
+        --size "$SIZE" --pipeline 1 --spin-us "$SPIN" --json
 fi
 
 # (b) pipelined throughput: the same window for everyone, then Runnel's producer unbounded

@@ -12,7 +12,8 @@
 #                 library's I/O thread poll for the ack (yielding the CPU) before sleeping
 #   end to end    latency --rate 100000 --duration 10 --warmup 2 (open loop, send -> consumer)
 #                 target p99 <= 1 ms, p99.9 <= 2 ms
-#   e2e, polling  the same with -X io.busy.poll.us=100 (producer and consumer I/O threads)
+#   e2e, polling  the same with io.busy.poll.us=100 for the broker and for the producer's and
+#                 the consumer's I/O threads
 #   fsync         produce --messages 2000000 to a topic with flush.messages=1 (acknowledged
 #                 after the group-commit fdatasync), the producer unbounded as above
 #                 target >= 1,000,000 records/s
@@ -87,10 +88,10 @@ conditions() {
     echo "load average $(cut -d' ' -f1-3 /proc/loadavg), CPUs ${idle}% idle over the last second$note"
 }
 
-# start_broker DIR: a broker on a free loopback port; sets ADDR.
+# start_broker DIR [BROKER_ARGS…]: a broker on a free loopback port; sets ADDR.
 start_broker() {
     mkdir -p "$1"
-    "$BROKER_BIN" --data-dir "$1" --listen 127.0.0.1:0 2>"$1.log" &
+    "$BROKER_BIN" --data-dir "$@" --listen 127.0.0.1:0 2>"$1.log" &
     BROKER_PID=$!
     for _ in $(seq 1 400); do
         if [ -s "$1/listening" ]; then
@@ -111,7 +112,9 @@ json_field() { # JSON_LINE FIELD
 declare -A RESULTS # "workload field" -> space-separated values, one per round
 FAILED=0
 
-# measure WORKLOAD ROUND TOPIC_CONFIG(or -) RUNNEL-BENCH-ARGS…
+# measure WORKLOAD ROUND TOPIC_CONFIG(or -) RUNNEL-BENCH-ARGS…; BROKER_ARGS (an array) goes to
+# the broker.
+BROKER_ARGS=()
 measure() {
     local workload=$1 round=$2 config=$3
     shift 3
@@ -120,7 +123,8 @@ measure() {
     [ "$config" != - ] && cfg=(--config "$config")
     echo
     echo "== round $round, $workload: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(conditions)"
-    start_broker "$dir"
+    start_broker "$dir" "${BROKER_ARGS[@]}"
+    [ ${#BROKER_ARGS[@]} -gt 0 ] && echo "\$ runnel-broker ${BROKER_ARGS[*]}"
     "$CLI_BIN" -b "$ADDR" topic create "$topic" --partitions 1 "${cfg[@]}" >/dev/null
     echo "\$ runnel topic create $topic --partitions 1${cfg[*]:+ ${cfg[*]}}"
     echo "\$ runnel-bench $* -b $ADDR -t $topic"
@@ -172,8 +176,10 @@ for r in $(seq 1 "$ROUNDS"); do
             --json
     fi
     if wants e2epoll; then
+        BROKER_ARGS=(--set io.busy.poll.us=100)
         measure e2epoll "$r" - latency --rate 100000 --duration "$E2E_S" --size 100 --warmup 2 \
             -X io.busy.poll.us=100 --json
+        BROKER_ARGS=()
     fi
     if wants sync; then
         measure sync "$r" flush.messages=1 produce --messages "$MESSAGES" --size 100 --acks 1 \

@@ -17,6 +17,7 @@
 #include "test_tools_util.h"
 
 #define BENCH "RUNNEL_BENCH_BIN"
+#define PEER "RUNNEL_PEER_BENCH_BIN"
 
 static rn_hbroker_t broker;
 
@@ -114,6 +115,34 @@ static void test_latency_json(void **state)
     tt_run_free(&r);
 }
 
+/*
+ * runnel-peer-bench loopback (the round-trip floor peers.sh prints): every message comes back,
+ * one at a time and pipelined, blocking and polling; a bad flag is an error that says why.
+ */
+static void test_peer_loopback(void **state)
+{
+    (void)state;
+    char line[1024];
+    const char *modes[][4] = {{"1", "0"}, {"1", "100"}, {"64", "0"}};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        tt_run_t r = tt_run(PEER, NULL, "loopback", "--messages", "3000", "--size", "100",
+                            "--pipeline", modes[i][0], "--spin-us", modes[i][1], "--json", NULL);
+        check_json(&r, line, sizeof line, true);
+        assert_int_equal((int)field(line, "records"), 3000);
+        assert_int_equal((int)field(line, "failed"), 0);
+        assert_non_null(strstr(line, "\"workload\":\"loopback-echo\""));
+        tt_run_free(&r);
+    }
+    tt_run_t r = tt_run(PEER, NULL, "loopback", "--spin-us", "-1", NULL);
+    assert_int_not_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "--spin-us"));
+    tt_run_free(&r);
+    r = tt_run(PEER, NULL, "memcached", NULL);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "Usage"));
+    tt_run_free(&r);
+}
+
 static void test_bad_flags(void **state)
 {
     (void)state;
@@ -161,6 +190,7 @@ int main(void)
         cmocka_unit_test(test_produce_json),
         cmocka_unit_test(test_consume_json),
         cmocka_unit_test(test_latency_json),
+        cmocka_unit_test(test_peer_loopback),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
