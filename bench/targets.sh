@@ -14,6 +14,9 @@
 #                 target p99 <= 1 ms, p99.9 <= 2 ms
 #   e2e, polling  the same with io.busy.poll.us=100 for the broker and for the producer's and
 #                 the consumer's I/O threads
+#   hiccup        runnel-hiccup-bench for TARGETS_E2E_S seconds before the end-to-end runs:
+#                 the latency the machine's own stalls (a vCPU taken away) alone would give a
+#                 stream, which no end-to-end figure can beat
 #   fsync         produce --messages 2000000 to a topic with flush.messages=1 (acknowledged
 #                 after the group-commit fdatasync), the producer unbounded as above
 #                 target >= 1,000,000 records/s
@@ -28,24 +31,25 @@
 # its own); the last line printed is a JSON object with those medians.
 #
 # Knobs (environment): ROUNDS=3, TARGETS_IDLE_WAIT=0,
-# TARGETS_ONLY="tput one onepoll e2e e2epoll sync"
+# TARGETS_ONLY="tput one onepoll hiccup e2e e2epoll sync"
 # (a subset), TARGETS_MESSAGES=2000000, TARGETS_ONE=20000, TARGETS_E2E_S=10.
 set -euo pipefail
 
 BUILD=${1:-build}
 ROUNDS=${ROUNDS:-3}
 IDLE_WAIT=${TARGETS_IDLE_WAIT:-0}
-ONLY=${TARGETS_ONLY:-tput one onepoll e2e e2epoll sync}
+ONLY=${TARGETS_ONLY:-tput one onepoll hiccup e2e e2epoll sync}
 MESSAGES=${TARGETS_MESSAGES:-2000000}
 ONE=${TARGETS_ONE:-20000}
 E2E_S=${TARGETS_E2E_S:-10}
 
+HICCUP_BIN=$BUILD/tools/runnel-hiccup-bench
 BROKER_BIN=$BUILD/broker/runnel-broker
 BENCH_BIN=$BUILD/tools/runnel-bench
 CLI_BIN=$BUILD/tools/runnel
 
 die() { echo "targets.sh: $*" >&2; exit 1; }
-for b in "$BROKER_BIN" "$BENCH_BIN" "$CLI_BIN"; do
+for b in "$BROKER_BIN" "$BENCH_BIN" "$CLI_BIN" "$HICCUP_BIN"; do
     [ -x "$b" ] || die "$b not found: build first (cmake --build $BUILD)"
 done
 
@@ -148,6 +152,22 @@ measure() {
     return 0
 }
 
+# hiccup ROUND: the machine's own stalls (runnel-hiccup-bench), no broker.
+hiccup() {
+    echo
+    echo "== round $1, hiccup: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(conditions)"
+    echo "\$ runnel-hiccup-bench --seconds $E2E_S --json"
+    local out last f v
+    out=$("$HICCUP_BIN" --seconds "$E2E_S" --json 2>&1) || { echo "$out"; FAILED=1; return; }
+    echo "$out"
+    last=$(tail -n1 <<<"$out")
+    for f in either_p99_us either_p999_us max_gap_us gaps_over_1ms; do
+        v=$(json_field "$last" "$f")
+        [ -n "$v" ] && RESULTS["hiccup $f"]+="$v "
+    done
+    return 0
+}
+
 median() { # values…
     printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
         if (NR == 0) { print "nan"; exit }
@@ -170,6 +190,9 @@ for r in $(seq 1 "$ROUNDS"); do
     if wants onepoll; then
         measure onepoll "$r" - produce --messages "$ONE" --size 100 --acks 1 --inflight 1 \
             --spin-us 100 -X io.busy.poll.us=100 --json
+    fi
+    if wants hiccup; then
+        hiccup "$r"
     fi
     if wants e2e; then
         measure e2e "$r" - latency --rate 100000 --duration "$E2E_S" --size 100 --warmup 2 \
@@ -220,5 +243,17 @@ printf '%-40s %-12s %10s   %-34s %s\n' measurement target median rounds verdict
 for row in "${ROWS[@]}"; do
     echo "$row"
 done
+if [ -n "${RESULTS["hiccup either_p999_us"]:-}" ]; then
+    # shellcheck disable=SC2086
+    {
+        echo
+        echo "The machine's own stalls (runnel-hiccup-bench, $E2E_S s per round, medians): a" \
+            "stream through a pipeline doing no work, stalled whenever any CPU is, would see" \
+            "p99 $(median ${RESULTS["hiccup either_p99_us"]}) µs and p99.9" \
+            "$(median ${RESULTS["hiccup either_p999_us"]}) µs; gaps over 1 ms per round:" \
+            "$(echo ${RESULTS["hiccup gaps_over_1ms"]}); longest gap $(median ${RESULTS["hiccup max_gap_us"]}) µs."
+    } | fold -s -w 100
+    JSON+=("\"hiccup_either_p999_us\":$(median ${RESULTS["hiccup either_p999_us"]})")
+fi
 (IFS=,; echo "{${JSON[*]}}")
 exit "$FAILED"

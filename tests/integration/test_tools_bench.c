@@ -18,6 +18,7 @@
 
 #define BENCH "RUNNEL_BENCH_BIN"
 #define PEER "RUNNEL_PEER_BENCH_BIN"
+#define HICCUP "RUNNEL_HICCUP_BIN"
 
 static rn_hbroker_t broker;
 
@@ -143,6 +144,34 @@ static void test_peer_loopback(void **state)
     tt_run_free(&r);
 }
 
+/* runnel-hiccup-bench: one line per CPU, the stream figures, and its JSON; bad flags exit 2. */
+static void test_hiccup(void **state)
+{
+    (void)state;
+    char line[1024];
+    tt_run_t r = tt_run(HICCUP, NULL, "--seconds", "0.3", "--json", NULL);
+    if (r.status != 0)
+        tt_dump("runnel-hiccup-bench", &r);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "cpu 0: "));
+    assert_non_null(strstr(r.out, "any CPU stalled stalls it"));
+    tt_last_line(r.out, line, sizeof line);
+    assert_true(field(line, "cpus") >= 1);
+    assert_true(field(line, "seconds") > 0.29);
+    double e99 = field(line, "either_p99_us"), e999 = field(line, "either_p999_us");
+    double b999 = field(line, "both_p999_us");
+    assert_true(e99 >= 0 && e99 <= e999 && b999 <= e999);
+    assert_true(e999 <= field(line, "max_gap_us") + 1);
+    tt_run_free(&r);
+    const char *bad[][2] = {{"--seconds", "0"}, {"--seconds", "x"}, {"--rate", "1"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = tt_run(HICCUP, NULL, bad[i][0], bad[i][1], NULL);
+        assert_int_equal(r.status, 2);
+        assert_non_null(strstr(r.err, "runnel-hiccup-bench"));
+        tt_run_free(&r);
+    }
+}
+
 static void test_bad_flags(void **state)
 {
     (void)state;
@@ -191,6 +220,7 @@ int main(void)
         cmocka_unit_test(test_consume_json),
         cmocka_unit_test(test_latency_json),
         cmocka_unit_test(test_peer_loopback),
+        cmocka_unit_test(test_hiccup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
