@@ -16,7 +16,7 @@
 #                 the consumer's I/O threads
 #   hiccup        runnel-hiccup-bench for TARGETS_E2E_S seconds before the end-to-end runs:
 #                 the latency the machine's own stalls (a vCPU taken away) alone would give a
-#                 stream, which no end-to-end figure can beat
+#                 stream: a reference point for the end-to-end p99.9 (not a strict bound)
 #   fsync         produce --messages 2000000 to a topic with flush.messages=1 (acknowledged
 #                 after the group-commit fdatasync), the producer unbounded as above
 #                 target >= 1,000,000 records/s

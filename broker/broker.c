@@ -720,7 +720,7 @@ static void abandon_start(broker_t *b)
     uv_run(&b->loop, UV_RUN_DEFAULT); /* let the close callbacks run */
 }
 
-/* io.busy.poll.us: when request bytes last arrived (rn_run_busy_polling). */
+/* io.busy.poll.us: when request bytes last arrived (rn_busypoll_run). */
 static int64_t last_request_ns(void *ctx)
 {
     const broker_t *b = ctx;
@@ -747,7 +747,7 @@ int rn_broker_run(const rn_bcfg_t *cfg)
         abandon_start(b);
         b->status = 1;
     } else {
-        rn_run_busy_polling(&b->loop, (int64_t)cfg->busy_poll_us * 1000, last_request_ns, b);
+        rn_busypoll_run(&b->loop, (int64_t)cfg->busy_poll_us * 1000, last_request_ns, b);
     }
     if (b->topics) {
         rn_bm_follow(b->metrics, NULL);

@@ -615,7 +615,7 @@ bool rn_cl_on_loop(const rn_cl_t *cl)
     return current_cl == cl;
 }
 
-/* The latest rn_conn_last_io_ns over the handle's connections (rn_run_busy_polling). */
+/* The latest rn_conn_last_io_ns over the handle's connections (rn_busypoll_run). */
 static int64_t last_socket_io_ns(void *ctx)
 {
     const rn_cl_t *cl = ctx;
@@ -645,7 +645,7 @@ static void thread_main(void *arg)
     current_cl = cl;
     /* io.busy.poll.us; an idle handle (a consumer whose fetch waits at the broker for
      * fetch.max.wait.ms) stops polling that long after its last request. */
-    rn_run_busy_polling(&cl->loop, cl->busy_poll_ns, last_socket_io_ns, cl);
+    rn_busypoll_run(&cl->loop, cl->busy_poll_ns, last_socket_io_ns, cl);
 }
 
 rn_err_t rn_cl_new(const rn_conf_t *conf, const rn_cl_hooks_t *hooks, void *ctx, rn_cl_t **out,

@@ -8,7 +8,7 @@
 
 #include "clock.h"
 
-void rn_run_busy_polling(uv_loop_t *loop, int64_t poll_ns, int64_t (*last_io_ns)(void *ctx),
+void rn_busypoll_run(uv_loop_t *loop, int64_t poll_ns, int64_t (*last_io_ns)(void *ctx),
                          void *ctx)
 {
     if (poll_ns <= 0) {

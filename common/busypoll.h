@@ -23,7 +23,7 @@
  * rather than blocking. last_io_ns returns the monotonic ns (rn_now_ns) of the latest socket
  * activity the caller tracks, 0 for none. poll_ns <= 0 is plain uv_run(UV_RUN_DEFAULT).
  */
-void rn_run_busy_polling(uv_loop_t *loop, int64_t poll_ns, int64_t (*last_io_ns)(void *ctx),
+void rn_busypoll_run(uv_loop_t *loop, int64_t poll_ns, int64_t (*last_io_ns)(void *ctx),
                          void *ctx);
 
 #endif

@@ -11,13 +11,13 @@
  * the count first (sched_yield between looks), the way a latency-minded application would.
  */
 #include <linux/futex.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <sched.h>
 
 #include "bench.h"
 

@@ -157,13 +157,11 @@ static void test_hiccup(void **state)
     assert_non_null(strstr(r.out, "any CPU stalled stalls it"));
     tt_last_line(r.out, line, sizeof line);
     assert_true(field(line, "cpus") >= 1);
-    assert_true(field(line, "seconds") > 0.29);
     double e99 = field(line, "either_p99_us"), e999 = field(line, "either_p999_us");
     double b999 = field(line, "both_p999_us");
     assert_true(e99 >= 0 && e99 <= e999 && b999 <= e999);
     /* The CPUs' gaps overlap into longer stalls in the union, never in the intersection. */
     assert_true(b999 <= field(line, "max_gap_us") + 1);
-    assert_true(e999 <= 0.3e6);
     tt_run_free(&r);
     const char *bad[][2] = {{"--seconds", "0"}, {"--seconds", "x"}, {"--rate", "1"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
