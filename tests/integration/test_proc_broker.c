@@ -776,13 +776,23 @@ static void test_sigkill_and_restart(void **state)
         for (int run = 0; run < 6; run++) {
             job_start(&j, "--bounded", "--set", "checkpoint.interval.ms=10", "-X",
                       "max.partition.fetch.bytes=4096", NULL);
-            /* Each run resumes where the last died: short ones, so six fit in one job. */
-            /* Late enough that a checkpoint (every 10 ms) was written: a run killed during
-             * its start-up resumes nothing, and on a fast machine 5% of a clean run is. */
-            double frac = 0.25 + 0.2 * (double)rand_r(&seed) / RAND_MAX;
-            usleep((useconds_t)(frac * run_s * 1e6));
-            kill(j.pid, SIGKILL);
-            waitpid(j.pid, NULL, 0);
+            /* Each run resumes where the last died. It is killed once it has committed a
+             * checkpoint of its own (so every run makes progress, however slow the machine),
+             * then at a random moment up to 10% of a clean run later: short runs, so that
+             * most of the six end mid-job, at different points of a checkpoint. */
+            long long before = committed(&j);
+            double until = now_s() + 2 * run_s + 10;
+            bool exited = false;
+            while (committed(&j) <= before && now_s() < until && !exited) {
+                exited = waitpid(j.pid, NULL, WNOHANG) == j.pid;
+                usleep(2000);
+            }
+            double frac = 0.1 * (double)rand_r(&seed) / RAND_MAX;
+            if (!exited) {
+                usleep((useconds_t)(frac * run_s * 1e6));
+                kill(j.pid, SIGKILL);
+                waitpid(j.pid, NULL, 0);
+            }
             j.pid = 0;
             if (committed(&j) < c.produced)
                 interrupted++;
