@@ -10,6 +10,8 @@
 #                 target ack latency p50 <= 60 us, p99 <= 150 us
 #   one, polling  the same with --spin-us 100 -X io.busy.poll.us=100: the sender and the
 #                 library's I/O thread poll for the ack (yielding the CPU) before sleeping
+#   send + flush  produce --sync -X io.busy.poll.us=100: rn_producer_flush after each send,
+#                 the library polling in the I/O thread and in the flush
 #   end to end    latency --rate 100000 --duration 10 --warmup 2 (open loop, send -> consumer)
 #                 target p99 <= 1 ms, p99.9 <= 2 ms
 #   e2e, polling  the same with io.busy.poll.us=100 for the broker and for the producer's and
@@ -31,14 +33,14 @@
 # its own); the last line printed is a JSON object with those medians.
 #
 # Knobs (environment): ROUNDS=3, TARGETS_IDLE_WAIT=0,
-# TARGETS_ONLY="tput one onepoll hiccup e2e e2epoll sync"
+# TARGETS_ONLY="tput one onepoll onesync hiccup e2e e2epoll sync"
 # (a subset), TARGETS_MESSAGES=2000000, TARGETS_ONE=20000, TARGETS_E2E_S=10.
 set -euo pipefail
 
 BUILD=${1:-build}
 ROUNDS=${ROUNDS:-3}
 IDLE_WAIT=${TARGETS_IDLE_WAIT:-0}
-ONLY=${TARGETS_ONLY:-tput one onepoll hiccup e2e e2epoll sync}
+ONLY=${TARGETS_ONLY:-tput one onepoll onesync hiccup e2e e2epoll sync}
 MESSAGES=${TARGETS_MESSAGES:-2000000}
 ONE=${TARGETS_ONE:-20000}
 E2E_S=${TARGETS_E2E_S:-10}
@@ -191,6 +193,10 @@ for r in $(seq 1 "$ROUNDS"); do
         measure onepoll "$r" - produce --messages "$ONE" --size 100 --acks 1 --inflight 1 \
             --spin-us 100 -X io.busy.poll.us=100 --json
     fi
+    if wants onesync; then
+        measure onesync "$r" - produce --messages "$ONE" --size 100 --acks 1 --sync \
+            -X io.busy.poll.us=100 --json
+    fi
     if wants hiccup; then
         hiccup "$r"
     fi
@@ -231,6 +237,8 @@ row "one at a time: ack latency p50" one p50_us "<=" 60 µs
 row "one at a time: ack latency p99" one p99_us "<=" 150 µs
 row "one at a time, polling: p50" onepoll p50_us "<=" 60 µs
 row "one at a time, polling: p99" onepoll p99_us "<=" 150 µs
+row "send + flush, polling: p50" onesync p50_us "<=" 60 µs
+row "send + flush, polling: p99" onesync p99_us "<=" 150 µs
 row "end to end at 100k/s: p99" e2e p99_us "<=" 1000 µs
 row "end to end at 100k/s: p99.9" e2e p999_us "<=" 2000 µs
 row "end to end, polling: p99" e2epoll p99_us "<=" 1000 µs

@@ -753,6 +753,8 @@ void rn_cl_free(rn_cl_t *cl)
     free(cl);
 }
 
+int64_t rn_cl_busy_poll_ns(const rn_cl_t *cl) { return cl->busy_poll_ns; }
+
 void rn_cl_wake(rn_cl_t *cl)
 {
     uv_async_send(&cl->async);

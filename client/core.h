@@ -79,6 +79,8 @@ void rn_cl_free(rn_cl_t *cl);
 
 /* Any thread. */
 void rn_cl_wake(rn_cl_t *cl);
+/* io.busy.poll.us in ns (0: off); fixed when the handle is made. Any thread. */
+int64_t rn_cl_busy_poll_ns(const rn_cl_t *cl);
 /* True when called on cl's I/O thread (from inside a callback the library runs). */
 bool rn_cl_on_loop(const rn_cl_t *cl);
 /* Any thread: runs fn(cl, arg) on the loop thread. RN_ERR_CLOSED once stopping (fn not run). */

@@ -35,6 +35,7 @@
  *   batch fails with its records reported in order.
  * - close: whatever is still queued or in flight fails with RN_ERR_CLOSED.
  */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1331,6 +1332,17 @@ rn_err_t rn_producer_flush(rn_producer_t *p, int timeout_ms)
     uv_mutex_unlock(&p->lock);
     rn_cl_wake(p->cl);
     uv_mutex_lock(&p->lock);
+    /* io.busy.poll.us: look again (yielding the CPU between looks) before sleeping, so an
+     * answer that comes soon finds this thread running rather than having to wake it. */
+    int64_t poll_ns = rn_cl_busy_poll_ns(p->cl);
+    if (poll_ns > 0) {
+        int64_t until = rn_now_ns() + poll_ns;
+        while (p->outstanding > 0 && rn_now_ns() < until && rn_now_ns() < deadline) {
+            uv_mutex_unlock(&p->lock);
+            sched_yield();
+            uv_mutex_lock(&p->lock);
+        }
+    }
     while (p->outstanding > 0) {
         if (deadline == INT64_MAX) {
             uv_cond_wait(&p->cond, &p->lock);

@@ -47,6 +47,8 @@ static const char usage[] =
     "                               1 = one at a time (send, wait for the ack, next)\n"
     "      --spin-us US             produce --inflight: poll this long for the ack, yielding\n"
     "                               the CPU between looks, before sleeping (default 0)\n"
+    "      --sync                   produce: send a record, rn_producer_flush, send the next\n"
+    "                               (a synchronous send); latency is send to flush's return\n"
     "  -p, --partition N            produce to partition N only (default: the partitioner)\n"
     "      --rate R                 latency: records per second (default 10000)\n"
     "      --duration S             latency: seconds of sending (default 10)\n"
@@ -68,7 +70,7 @@ static const char usage[] =
 enum {
     OPT_PARTITIONS = 1000, OPT_MESSAGES, OPT_SIZE, OPT_ACKS, OPT_LINGER, OPT_BATCH,
     OPT_COMPRESSION, OPT_INFLIGHT, OPT_SPIN, OPT_RATE, OPT_DURATION, OPT_WARMUP, OPT_TICK,
-    OPT_JSON,
+    OPT_JSON, OPT_SYNC,
 };
 
 void bench_err(const char *fmt, ...)
@@ -279,6 +281,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o)
         {"warmup", required_argument, NULL, OPT_WARMUP},
         {"tick-us", required_argument, NULL, OPT_TICK},
         {"json", no_argument, NULL, OPT_JSON},
+        {"sync", no_argument, NULL, OPT_SYNC},
         {NULL, 0, NULL, 0},
     };
     optind = 0;
@@ -325,6 +328,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o)
         case OPT_WARMUP: ok = parse_double(optarg, 0, &o->warmup_s); break;
         case OPT_TICK: ok = parse_i64(optarg, 0, 1000000, &o->tick_us); break;
         case OPT_JSON: o->json = true; break;
+        case OPT_SYNC: o->sync = true; break;
         case ':':
         default: {
             char flag[64];
@@ -351,6 +355,10 @@ static int parse_args(int argc, char **argv, bench_opts_t *o)
         return usage_error("unexpected argument '%s'", argv[optind]);
     if (!o->topic)
         return usage_error("option '-t TOPIC' is required");
+    if (o->sync && (strcmp(o->workload, "produce") != 0 || o->inflight > 1))
+        return usage_error("option '--sync': only for produce, one record at a time");
+    if (o->sync)
+        o->inflight = 1;
     if (strcmp(o->workload, "latency") == 0 && o->size < 16)
         return usage_error("option '--size': latency needs at least 16 bytes (a timestamp and a "
                            "sequence number ride in the value)");

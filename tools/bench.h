@@ -29,6 +29,7 @@ typedef struct bench_opts {
     const char *compression;
     int64_t inflight;          /* produce: records in flight; 0 unbounded */
     int64_t spin_us;           /* produce --inflight: spin this long before sleeping */
+    bool sync;                 /* produce --sync: send, rn_producer_flush, next */
     int64_t partition;         /* RN_PARTITION_ANY or a fixed partition */
     double rate;               /* latency: records per second */
     double duration_s;         /* latency */

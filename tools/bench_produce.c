@@ -22,7 +22,8 @@
 #include "bench.h"
 
 typedef struct produce_ctx {
-    rn_hist_t *hist;
+    rn_hist_t *hist;               /* written by the delivery report, or by the sender (--sync) */
+    bool sender_records;
     _Atomic uint32_t outstanding;  /* records sent and not yet reported */
     _Atomic uint32_t sleeping;     /* the sender waits on the futex */
     _Atomic uint64_t delivered;
@@ -46,7 +47,8 @@ static void on_delivery(const rn_delivery_t *report, void *arg)
     int64_t sent_ns = (int64_t)(intptr_t)report->opaque;
     int64_t now = bench_now_ns();
     if (report->err == RN_OK) {
-        rn_hist_record(ctx->hist, (uint64_t)(now > sent_ns ? now - sent_ns : 0));
+        if (!ctx->sender_records)
+            rn_hist_record(ctx->hist, (uint64_t)(now > sent_ns ? now - sent_ns : 0));
         atomic_fetch_add_explicit(&ctx->delivered, 1, memory_order_relaxed);
     } else {
         atomic_fetch_add_explicit(&ctx->failed, 1, memory_order_relaxed);
@@ -118,7 +120,7 @@ int bench_produce(const bench_opts_t *o)
         rn_conf_free(conf);
         return BENCH_EXIT_USAGE;
     }
-    produce_ctx_t ctx = {.hist = rn_hist_new()};
+    produce_ctx_t ctx = {.hist = rn_hist_new(), .sender_records = o->sync};
     uint8_t *pool = bench_payload_pool(BENCH_POOL_BYTES + (size_t)o->size);
     rn_producer_t *p = NULL;
     char errbuf[256] = "";
@@ -159,6 +161,12 @@ int bench_produce(const bench_opts_t *o)
         int64_t now = bench_now_ns();
         msg.opaque = (void *)(intptr_t)now;
         err = rn_producer_send(p, &msg, -1);
+        if (err == RN_OK && o->sync) {
+            err = rn_producer_flush(p, -1); /* then the delivery report has run */
+            int64_t back = bench_now_ns();
+            if (err == RN_OK && atomic_load(&ctx.failed) == 0)
+                rn_hist_record(ctx.hist, (uint64_t)(back - now));
+        }
         if (err != RN_OK) {
             atomic_fetch_sub_explicit(&ctx.outstanding, 1, memory_order_relaxed);
             if (refused++ == 0)

@@ -85,6 +85,17 @@ static void test_produce_json(void **state)
     assert_int_equal((int)field(line, "records"), 300);
     tt_run_free(&r);
 
+    /* --sync: send, flush, next (its own topic: test_consume_json counts 'bench'). */
+    const char *modes[] = {"io.busy.poll.us=0", "io.busy.poll.us=100"};
+    for (size_t m = 0; m < 2; m++) {
+        r = tt_run(BENCH, NULL, "produce", "-t", "sync", "--messages", "300", "--sync", "-X",
+                   modes[m], "--json", NULL);
+        check_json(&r, line, sizeof line, true);
+        assert_int_equal((int)field(line, "records"), 300);
+        assert_int_equal((int)field(line, "failed"), 0);
+        tt_run_free(&r);
+    }
+
     r = tt_run(BENCH, NULL, "produce", "-t", "bench", "--messages", "5000", "--size", "1000",
                "--compression", "zstd", "--linger-ms", "1", "--batch-size", "32768", "--acks",
                "all", "--inflight", "64", "--json", NULL);
@@ -187,6 +198,8 @@ static void test_bad_flags(void **state)
         {{"produce", "--acks", "7", "-t", "x", NULL}, "--acks"},
         {{"produce", NULL}, "-t"},
         {{"sprint", NULL}, "sprint"},
+        {{"produce", "-t", "x", "--sync", "--inflight", "4"}, "--sync"},
+        {{"latency", "-t", "x", "--sync", NULL}, "--sync"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const char *const *a = cases[c].args;

@@ -120,7 +120,11 @@ rn_err_t rn_producer_new(const rn_conf_t *conf, rn_delivery_cb cb, void *cb_ctx,
  * (after a metadata refresh), RN_ERR_MESSAGE_TOO_LARGE over batch.size limits.
  */
 rn_err_t rn_producer_send(rn_producer_t *p, const rn_message_t *msg, int block_ms);
-/* Waits until every queued record has its delivery report; RN_ERR_TIMED_OUT. timeout -1: forever. */
+/*
+ * Waits until every queued record has its delivery report; RN_ERR_TIMED_OUT. timeout -1:
+ * forever. With io.busy.poll.us it looks for that long (sched_yield between looks) before it
+ * sleeps: send + flush is then a synchronous send without a wake-up on the way back.
+ */
 rn_err_t rn_producer_flush(rn_producer_t *p, int timeout_ms);
 /* Flushes (up to timeout_ms), then stops the I/O thread and frees. Records still queued fail. */
 rn_err_t rn_producer_close(rn_producer_t *p, int timeout_ms);
