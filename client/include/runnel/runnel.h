@@ -163,7 +163,8 @@ rn_err_t rn_consumer_seek_timestamp(rn_consumer_t *c, const char *topic, int32_t
  * returns up to max_records of them (*recs points into the consumer; valid until the next
  * poll or close). RN_OK with *count 0 on timeout. Records are in offset order per partition,
  * checksums verified; a corrupt batch is an error (RN_ERR_CHECKSUM) naming nothing else lost.
- * Call from one thread at a time.
+ * Call from one thread at a time. With io.busy.poll.us it looks again for that long
+ * (sched_yield between looks) before it sleeps.
  */
 rn_err_t rn_consumer_poll(rn_consumer_t *c, int timeout_ms, size_t max_records,
                           const rn_record_view_t **recs, size_t *count);
