@@ -48,7 +48,8 @@ static const char usage[] =
     "      --spin-us US             produce --inflight: poll this long for the ack, yielding\n"
     "                               the CPU between looks, before sleeping (default 0)\n"
     "      --sync                   produce: send a record, rn_producer_flush, send the next\n"
-    "                               (a synchronous send); latency is send to flush's return\n"
+    "                               (a synchronous send; implies --inflight 1); latency is\n"
+    "                               send to flush's return\n"
     "  -p, --partition N            produce to partition N only (default: the partitioner)\n"
     "      --rate R                 latency: records per second (default 10000)\n"
     "      --duration S             latency: seconds of sending (default 10)\n"
@@ -357,6 +358,9 @@ static int parse_args(int argc, char **argv, bench_opts_t *o)
         return usage_error("option '-t TOPIC' is required");
     if (o->sync && (strcmp(o->workload, "produce") != 0 || o->inflight > 1))
         return usage_error("option '--sync': only for produce, one record at a time");
+    if (o->sync && o->spin_us > 0)
+        return usage_error("option '--spin-us' does nothing with '--sync' (the flush waits; "
+                           "-X io.busy.poll.us=US makes it poll)");
     if (o->sync)
         o->inflight = 1;
     if (strcmp(o->workload, "latency") == 0 && o->size < 16)

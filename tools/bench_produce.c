@@ -2,7 +2,8 @@
  * bench_produce.c - `runnel-bench produce`: throughput and per-record ack latency.
  *
  * Each record's send time rides in its opaque pointer; the delivery report (on the library's
- * one I/O thread, which is the only writer of the histogram) records now - send time. With
+ * one I/O thread, then the only writer of the histogram) records now - send time; with --sync
+ * the sender records send to the return of rn_producer_flush instead. With
  * --inflight N the sender waits while N records are unacknowledged: N = 1 is the one-at-a-time
  * latency the targets speak of (send, wait for the ack, send the next).
  *
@@ -160,11 +161,16 @@ int bench_produce(const bench_opts_t *o)
         atomic_fetch_add_explicit(&ctx.outstanding, 1, memory_order_relaxed);
         int64_t now = bench_now_ns();
         msg.opaque = (void *)(intptr_t)now;
+        uint64_t failed_before = atomic_load(&ctx.failed);
         err = rn_producer_send(p, &msg, -1);
         if (err == RN_OK && o->sync) {
-            err = rn_producer_flush(p, -1); /* then the delivery report has run */
+            rn_err_t ferr = rn_producer_flush(p, -1); /* then the delivery report has run */
             int64_t back = bench_now_ns();
-            if (err == RN_OK && atomic_load(&ctx.failed) == 0)
+            if (ferr != RN_OK) {
+                bench_err("flush: %s", rn_err_str(ferr));
+                break;
+            }
+            if (atomic_load(&ctx.failed) == failed_before)
                 rn_hist_record(ctx.hist, (uint64_t)(back - now));
         }
         if (err != RN_OK) {

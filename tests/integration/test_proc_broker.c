@@ -773,6 +773,7 @@ static void test_sigkill_and_restart(void **state)
 
         job_prepare(&j, &EXAMPLES[which[w]], "crash", topic, false);
         int interrupted = 0;
+        long long seen = 0; /* the most committed so far (committed() may read -1 while busy) */
         for (int run = 0; run < 6; run++) {
             job_start(&j, "--bounded", "--set", "checkpoint.interval.ms=10", "-X",
                       "max.partition.fetch.bytes=4096", NULL);
@@ -780,12 +781,22 @@ static void test_sigkill_and_restart(void **state)
              * checkpoint of its own (so every run makes progress, however slow the machine),
              * then at a random moment up to 10% of a clean run later: short runs, so that
              * most of the six end mid-job, at different points of a checkpoint. */
-            long long before = committed(&j);
             double until = now_s() + 2 * run_s + 10;
             bool exited = false;
-            while (committed(&j) <= before && now_s() < until && !exited) {
-                exited = waitpid(j.pid, NULL, WNOHANG) == j.pid;
+            int st = 0;
+            long long now_committed;
+            while ((now_committed = committed(&j)) <= seen && now_s() < until && !exited) {
+                exited = waitpid(j.pid, &st, WNOHANG) == j.pid;
                 usleep(2000);
+            }
+            if (exited && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+                dump_log(&j);
+                fail_msg("%s: run %d ended by itself with status %d", j.ex->name, run, st);
+            }
+            if (!exited && now_committed <= seen) {
+                dump_log(&j);
+                fail_msg("%s: run %d committed nothing in %.1f s", j.ex->name, run,
+                         2 * run_s + 10);
             }
             double frac = 0.1 * (double)rand_r(&seed) / RAND_MAX;
             if (!exited) {
@@ -794,7 +805,10 @@ static void test_sigkill_and_restart(void **state)
                 waitpid(j.pid, NULL, 0);
             }
             j.pid = 0;
-            if (committed(&j) < c.produced)
+            long long after = committed(&j);
+            if (after > seen)
+                seen = after;
+            if (after < c.produced)
                 interrupted++;
         }
         print_message("%s: a clean run takes %.3f s; %d of 6 kills interrupted a run\n",

@@ -200,6 +200,7 @@ static void test_bad_flags(void **state)
         {{"sprint", NULL}, "sprint"},
         {{"produce", "-t", "x", "--sync", "--inflight", "4"}, "--sync"},
         {{"latency", "-t", "x", "--sync", NULL}, "--sync"},
+        {{"produce", "-t", "x", "--sync", "--spin-us", "5"}, "--spin-us"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const char *const *a = cases[c].args;
