@@ -30,7 +30,6 @@
  * A seek or unassign bumps the partition's version: answers to requests sent before it are
  * dropped when they arrive.
  */
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -780,7 +779,7 @@ rn_err_t rn_consumer_poll(rn_consumer_t *c, int timeout_ms, size_t max_records,
     int64_t deadline = rn_deadline_ns(timeout_ms);
     rn_err_t err = RN_OK;
     size_t n = 0;
-    int64_t poll_ns = rn_cl_busy_poll_ns(c->cl), poll_until = 0;
+    int64_t poll_until = 0;
     uv_mutex_lock(&c->lock);
     release_holdings(c);
     for (;;) {
@@ -797,17 +796,8 @@ rn_err_t rn_consumer_poll(rn_consumer_t *c, int timeout_ms, size_t max_records,
             c->fetch_blocked = false;
             rn_cl_wake(c->cl);
         }
-        if (poll_ns > 0) { /* io.busy.poll.us: look again (yielding) before sleeping */
-            int64_t now = rn_now_ns();
-            if (!poll_until)
-                poll_until = now + poll_ns;
-            if (now < poll_until && now < deadline) {
-                uv_mutex_unlock(&c->lock);
-                sched_yield();
-                uv_mutex_lock(&c->lock);
-                continue;
-            }
-        }
+        if (rn_cl_poll_before_wait(c->cl, &c->lock, &poll_until, deadline))
+            continue; /* io.busy.poll.us: look again before sleeping */
         if (deadline == INT64_MAX) {
             uv_cond_wait(&c->cond, &c->lock);
             continue;

@@ -1,6 +1,7 @@
 #include "core.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -753,7 +754,21 @@ void rn_cl_free(rn_cl_t *cl)
     free(cl);
 }
 
-int64_t rn_cl_busy_poll_ns(const rn_cl_t *cl) { return cl->busy_poll_ns; }
+bool rn_cl_poll_before_wait(const rn_cl_t *cl, uv_mutex_t *lock, int64_t *until,
+                            int64_t deadline)
+{
+    if (cl->busy_poll_ns <= 0)
+        return false;
+    int64_t now = rn_now_ns();
+    if (!*until)
+        *until = now + cl->busy_poll_ns;
+    if (now >= *until || now >= deadline)
+        return false;
+    uv_mutex_unlock(lock);
+    sched_yield();
+    uv_mutex_lock(lock);
+    return true;
+}
 
 void rn_cl_wake(rn_cl_t *cl)
 {

@@ -79,8 +79,15 @@ void rn_cl_free(rn_cl_t *cl);
 
 /* Any thread. */
 void rn_cl_wake(rn_cl_t *cl);
-/* io.busy.poll.us in ns (0: off); fixed when the handle is made. Any thread. */
-int64_t rn_cl_busy_poll_ns(const rn_cl_t *cl);
+/*
+ * io.busy.poll.us for an application thread about to sleep on a condition under lock (the
+ * flush, the consumer's poll): while the handle's polling window lasts (it starts at the first
+ * call, with *until 0) and deadline has not passed, releases lock, yields the CPU, takes lock
+ * again and returns true, and the caller looks at its condition again; false (always, when
+ * io.busy.poll.us is 0): the caller sleeps. Any thread.
+ */
+bool rn_cl_poll_before_wait(const rn_cl_t *cl, uv_mutex_t *lock, int64_t *until,
+                            int64_t deadline);
 /* True when called on cl's I/O thread (from inside a callback the library runs). */
 bool rn_cl_on_loop(const rn_cl_t *cl);
 /* Any thread: runs fn(cl, arg) on the loop thread. RN_ERR_CLOSED once stopping (fn not run). */

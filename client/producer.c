@@ -35,7 +35,6 @@
  *   batch fails with its records reported in order.
  * - close: whatever is still queued or in flight fails with RN_ERR_CLOSED.
  */
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -575,59 +574,64 @@ static rn_err_t retry_verdict(rn_producer_t *p, pbatch_t *b, rn_err_t err, int64
     return rn_err_retriable(err) ? RN_OK : err;
 }
 
-/* Adds the records [from, to) of the batch it iterates (from its start) to the builder. */
-static rn_err_t copy_records(rn_batch_iter_t *it, uint32_t from, uint32_t to,
-                             rn_batch_builder_t *out)
+/* Adds the record r (as an iterator returned it) to the builder. */
+static rn_err_t copy_record(const rn_record_t *r, rn_batch_builder_t *out)
 {
-    for (uint32_t i = 0; i < to; i++) {
-        rn_record_t r;
-        rn_err_t err = rn_batch_iter_next(it, &r);
-        if (err != RN_OK)
-            return err == RN_ERR_NOT_FOUND ? RN_ERR_MALFORMED : err;
-        if (i < from)
-            continue;
-        rn_rec_header_t stack_hdrs[MAX_STACK_HEADERS];
-        rn_rec_header_t *hdrs = r.header_count <= MAX_STACK_HEADERS
-                                    ? stack_hdrs
-                                    : malloc(r.header_count * sizeof *hdrs);
-        if (!hdrs)
-            return RN_ERR_NOMEM;
-        const uint8_t *pos = r.headers;
-        for (uint32_t h = 0; h < r.header_count && err == RN_OK; h++)
-            err = rn_record_header_next(&r, &pos, &hdrs[h]);
-        if (err == RN_OK)
-            err = rn_batch_builder_add(out, r.timestamp, r.key, r.key ? (size_t)r.key_len : 0,
-                                       r.value, r.value ? (size_t)r.value_len : 0, hdrs,
-                                       r.header_count);
-        if (hdrs != stack_hdrs)
-            free(hdrs);
-        if (err != RN_OK)
-            return err;
-    }
-    return RN_OK;
+    rn_rec_header_t stack_hdrs[MAX_STACK_HEADERS];
+    rn_rec_header_t *hdrs = r->header_count <= MAX_STACK_HEADERS
+                                ? stack_hdrs
+                                : malloc(r->header_count * sizeof *hdrs);
+    if (!hdrs)
+        return RN_ERR_NOMEM;
+    rn_err_t err = RN_OK;
+    const uint8_t *pos = r->headers;
+    for (uint32_t h = 0; h < r->header_count && err == RN_OK; h++)
+        err = rn_record_header_next(r, &pos, &hdrs[h]);
+    if (err == RN_OK)
+        err = rn_batch_builder_add(out, r->timestamp, r->key, r->key ? (size_t)r->key_len : 0,
+                                   r->value, r->value ? (size_t)r->value_len : 0, hdrs,
+                                   r->header_count);
+    if (hdrs != stack_hdrs)
+        free(hdrs);
+    return err;
 }
 
-/* Finishes the batch of records [from, to) of b's bytes, with base sequence seq, into out. */
-static rn_err_t rebuild_part(rn_producer_t *p, const pbatch_t *b, uint32_t from, uint32_t to,
-                             int32_t seq, rn_buf_t *out)
+/*
+ * Rebuilds b's records in one pass as two batches, the first k into out[0] with b's base
+ * sequence, the rest into out[1] with the sequence k later (-1 stays -1: not idempotent).
+ */
+static rn_err_t rebuild_halves(rn_producer_t *p, const pbatch_t *b, uint32_t k, rn_buf_t out[2])
 {
     rn_batch_iter_t it;
+    rn_batch_builder_t *half[2] = {NULL, NULL};
     rn_err_t err = rn_batch_iter_init(&it, b->bytes.data, b->bytes.len, RN_BATCH_MAX_SIZE);
-    rn_batch_builder_t *bb = err == RN_OK ? rn_batch_builder_new() : NULL;
-    if (err == RN_OK && !bb)
-        err = RN_ERR_NOMEM;
-    if (err == RN_OK) {
+    for (int i = 0; i < 2 && err == RN_OK; i++) {
+        half[i] = rn_batch_builder_new();
+        if (!half[i]) {
+            err = RN_ERR_NOMEM;
+            break;
+        }
         rn_batch_opts_t o = RN_BATCH_OPTS_DEFAULT;
         o.codec = p->codec;
         o.producer_id = it.hdr.producer_id;
         o.producer_epoch = it.hdr.producer_epoch;
-        o.base_sequence = seq;
-        rn_batch_builder_reset(bb, &o);
-        err = copy_records(&it, from, to, bb);
-        if (err == RN_OK)
-            err = rn_batch_builder_finish(bb, out);
+        o.base_sequence = it.hdr.base_sequence < 0 || i == 0
+                              ? it.hdr.base_sequence
+                              : seq_add(it.hdr.base_sequence, k);
+        rn_batch_builder_reset(half[i], &o);
     }
-    rn_batch_builder_free(bb);
+    for (uint32_t i = 0; i < b->count && err == RN_OK; i++) {
+        rn_record_t r;
+        err = rn_batch_iter_next(&it, &r);
+        if (err == RN_OK)
+            err = copy_record(&r, half[i < k ? 0 : 1]);
+        else if (err == RN_ERR_NOT_FOUND)
+            err = RN_ERR_MALFORMED; /* fewer records than the batch said */
+    }
+    for (int i = 0; i < 2 && err == RN_OK; i++)
+        err = rn_batch_builder_finish(half[i], &out[i]);
+    rn_batch_builder_free(half[0]);
+    rn_batch_builder_free(half[1]);
     rn_batch_iter_free(&it);
     return err;
 }
@@ -646,30 +650,25 @@ static bool split_batch(rn_producer_t *p, pbatch_t *b)
     if (b->count < 2 || b->builder)
         return false;
     uint32_t k = b->count / 2;
-    rn_batch_header_t h;
-    if (rn_batch_parse_header(b->bytes.data, b->bytes.len, &h) != RN_OK)
-        return false;
-    int32_t seq2 = h.base_sequence < 0 ? -1 : seq_add(h.base_sequence, k);
     pbatch_t *b2 = calloc(1, sizeof *b2);
     rec_meta_t *meta2 = b2 ? malloc((b->count - k) * sizeof *meta2) : NULL;
-    rn_buf_t first = {0}, second = {0};
-    if (!meta2 || rebuild_part(p, b, 0, k, h.base_sequence, &first) != RN_OK ||
-        rebuild_part(p, b, k, b->count, seq2, &second) != RN_OK) {
+    rn_buf_t halves[2] = {{0}, {0}};
+    if (!meta2 || rebuild_halves(p, b, k, halves) != RN_OK) {
         free(b2);
         free(meta2);
-        rn_buf_free(&first);
-        rn_buf_free(&second);
+        rn_buf_free(&halves[0]);
+        rn_buf_free(&halves[1]);
         return false;
     }
     memcpy(meta2, b->meta + k, (b->count - k) * sizeof *meta2);
     *b2 = *b;
-    b2->bytes = second;
+    b2->bytes = halves[1];
     b2->meta = meta2;
     b2->count = b->count - k;
     b2->mem = b->mem / b->count * b2->count;
-    b2->baked_seq = seq2;
+    b2->baked_seq = b->baked_seq < 0 ? b->baked_seq : seq_add(b->baked_seq, k);
     rn_buf_free(&b->bytes);
-    b->bytes = first;
+    b->bytes = halves[0];
     b->count = k;
     b->mem -= b2->mem;
     b->next = b2;
@@ -1332,18 +1331,10 @@ rn_err_t rn_producer_flush(rn_producer_t *p, int timeout_ms)
     uv_mutex_unlock(&p->lock);
     rn_cl_wake(p->cl);
     uv_mutex_lock(&p->lock);
-    /* io.busy.poll.us: look again (yielding the CPU between looks) before sleeping, so an
-     * answer that comes soon finds this thread running rather than having to wake it. */
-    int64_t poll_ns = rn_cl_busy_poll_ns(p->cl);
-    if (poll_ns > 0) {
-        int64_t until = rn_now_ns() + poll_ns;
-        while (p->outstanding > 0 && rn_now_ns() < until && rn_now_ns() < deadline) {
-            uv_mutex_unlock(&p->lock);
-            sched_yield();
-            uv_mutex_lock(&p->lock);
-        }
-    }
+    int64_t poll_until = 0;
     while (p->outstanding > 0) {
+        if (rn_cl_poll_before_wait(p->cl, &p->lock, &poll_until, deadline))
+            continue; /* io.busy.poll.us: an answer that comes soon finds this thread running */
         if (deadline == INT64_MAX) {
             uv_cond_wait(&p->cond, &p->lock);
             continue;

@@ -138,6 +138,22 @@ static rn_consumer_t *consumer_from_start(const char *topic, int partitions,
     return c;
 }
 
+/* Polls c until n records arrived or ms passed, handing each to check with its index (counting
+ * from 0 across polls); returns how many arrived. */
+static int read_each(rn_consumer_t *c, int n, int64_t ms,
+                     void (*check)(const rn_record_view_t *r, int i))
+{
+    int got = 0;
+    for (int64_t deadline = mono_ms() + ms; got < n && mono_ms() < deadline;) {
+        const rn_record_view_t *r;
+        size_t k;
+        assert_int_equal(rn_consumer_poll(c, 100, 1000, &r, &k), RN_OK);
+        for (size_t j = 0; j < k; j++, got++)
+            check(&r[j], got);
+    }
+    return got;
+}
+
 static void test_send_errors(void **state)
 {
     (void)state;
@@ -528,6 +544,16 @@ static void test_consumer_verifies_checksums(void **state)
     rn_consumer_close(c);
 }
 
+/* Record i of test_busy_poll: offset i, value "<i>". */
+static void check_busy(const rn_record_view_t *r, int i)
+{
+    char want[16];
+    int wl = snprintf(want, sizeof want, "%d", i);
+    assert_int_equal(r->offset, i);
+    assert_int_equal(r->value_len, wl);
+    assert_memory_equal(r->value, want, (size_t)wl);
+}
+
 /*
  * io.busy.poll.us: with the I/O threads polling instead of sleeping while answers are due,
  * one-at-a-time sends (send, flush, next) are acknowledged in order, a consumer doing the same
@@ -573,21 +599,7 @@ static void test_busy_poll(void **state)
 
     const char *cpairs[] = {"io.busy.poll.us=200", "auto.offset.reset=earliest", NULL};
     rn_consumer_t *c = consumer_from_start("busy", 1, cpairs);
-    int got = 0;
-    int64_t deadline = mono_ms() + 10000;
-    while (got < N && mono_ms() < deadline) {
-        const rn_record_view_t *r;
-        size_t n;
-        assert_int_equal(rn_consumer_poll(c, 100, 100, &r, &n), RN_OK);
-        for (size_t i = 0; i < n; i++, got++) {
-            char want[16];
-            int wl = snprintf(want, sizeof want, "%d", got);
-            assert_int_equal(r[i].offset, got);
-            assert_int_equal(r[i].value_len, wl);
-            assert_memory_equal(r[i].value, want, (size_t)wl);
-        }
-    }
-    assert_int_equal(got, N);
+    assert_int_equal(read_each(c, N, 10000, check_busy), N);
     t0 = mono_ms();
     rn_consumer_close(c);
     assert_true(mono_ms() - t0 < 5000);
@@ -625,6 +637,24 @@ static size_t split_value(int i, uint8_t *v)
     }
     memcpy(v, &i, sizeof i);
     return 100;
+}
+
+/* Record i of the split tests read back: offset, timestamp, key, value and header. */
+static void check_split(const rn_record_view_t *r, int i)
+{
+    uint8_t want[100];
+    char key[16], hv[16];
+    int kl = snprintf(key, sizeof key, "k%d", i);
+    int hl = snprintf(hv, sizeof hv, "%d", i);
+    assert_int_equal(r->offset, i);
+    assert_int_equal(r->timestamp, 1000 + i);
+    assert_int_equal(r->key_len, kl);
+    assert_memory_equal(r->key, key, (size_t)kl);
+    assert_int_equal(r->value_len, split_value(i, want));
+    assert_memory_equal(r->value, want, 100);
+    assert_int_equal(r->header_count, 1);
+    assert_int_equal(r->headers[0].value_len, hl);
+    assert_memory_equal(r->headers[0].value, hv, (size_t)hl);
 }
 
 /*
@@ -712,29 +742,7 @@ static void split_case(const char *topic, const char *codec)
     assert_int_equal(o.next_offset, N);
 
     rn_consumer_t *c = consumer_from_start(topic, 1, NULL);
-    int got = 0;
-    int64_t deadline = mono_ms() + 20000;
-    while (got < N && mono_ms() < deadline) {
-        const rn_record_view_t *r;
-        size_t n;
-        assert_int_equal(rn_consumer_poll(c, 100, 1000, &r, &n), RN_OK);
-        for (size_t j = 0; j < n; j++, got++) {
-            uint8_t want[100];
-            char key[16], hv[16];
-            int kl = snprintf(key, sizeof key, "k%d", got);
-            int hl = snprintf(hv, sizeof hv, "%d", got);
-            assert_int_equal(r[j].offset, got);
-            assert_int_equal(r[j].timestamp, 1000 + got);
-            assert_int_equal(r[j].key_len, kl);
-            assert_memory_equal(r[j].key, key, (size_t)kl);
-            assert_int_equal(r[j].value_len, split_value(got, want));
-            assert_memory_equal(r[j].value, want, 100);
-            assert_int_equal(r[j].header_count, 1);
-            assert_int_equal(r[j].headers[0].value_len, hl);
-            assert_memory_equal(r[j].headers[0].value, hv, (size_t)hl);
-        }
-    }
-    assert_int_equal(got, N);
+    assert_int_equal(read_each(c, N, 20000, check_split), N);
     assert_true(rn_consumer_at_end(c, topic, 0));
     rn_consumer_close(c);
     check_split_batches(topic, N);
